@@ -1,0 +1,353 @@
+"""Op table, part 1: elementwise arithmetic and math on the array module (NumPy/CuPy), each
+forward next to its backward rule. Backward rules get (node, grad) and return one gradient per
+parent; broadcast inputs get their gradient summed back to their shape (unbroadcast).
+"""
+import operator
+
+import numpy as np
+
+from . import _backend
+from .autograd import constant, result, result2, unbroadcast
+from .tensor import Tensor, as_dtype
+
+_ndarray = np.ndarray
+
+
+def _const(x, ref):
+    """The raw operand for a non-Tensor: Python scalars stay Python scalars (so they do not
+    promote float32 tensors), numpy scalars become Python scalars, arrays move to ref's device."""
+    if isinstance(x, (float, int)):
+        return x
+    if isinstance(x, np.generic):
+        return x.item()
+    return _backend.to_device(x, ref.device)
+
+
+def _device_error(op, a, b):
+    da = a.device
+    db = b.device if isinstance(b, Tensor) else _backend.device_of(b)
+    if da != db:
+        return RuntimeError(f"[{op}] operands are on different devices: {da} and {db}; "
+                            "move one with .to()")
+    return None
+
+
+def _binary(op, fn, a, b):
+    """fn(a.data, b_raw) with a friendly message for device mismatches; returns (b_or_None, raw)."""
+    if type(b) is Tensor:
+        bd = b.data
+    else:
+        bd = _const(b, a)
+        b = None
+    try:
+        return b, bd, fn(a.data, bd)
+    except (TypeError, ValueError) as exc:
+        err = _device_error(op, a, b if b is not None else bd)
+        if err is not None:
+            raise err from None
+        if isinstance(exc, ValueError) and "broadcast" in str(exc):
+            bs = tuple(getattr(bd, "shape", ()))
+            raise ValueError(f"[{op}] shapes {tuple(a.shape)} and {bs} cannot be broadcast") from None
+        raise
+
+
+def _add(x, y):
+    return x + y
+
+
+def _sub(x, y):
+    return x - y
+
+
+def _mul(x, y):
+    return x * y
+
+
+def _div(x, y):
+    return x / y
+
+
+def _rsub_f(x, y):
+    return y - x
+
+
+def _rdiv_f(x, y):
+    return y / x
+
+
+# ---- add / sub ----
+def add(a, b):
+    """a + b with broadcasting."""
+    b, bd, data = _binary("add", _add, a, b)
+    return result2(data, _add_bw, a, b, None)
+
+
+def _add_bw(node, g):
+    a, b = node.parents
+    return (None if a is None else unbroadcast(g, a.data.shape),
+            None if b is None else unbroadcast(g, b.data.shape))
+
+
+def sub(a, b):
+    """a - b with broadcasting."""
+    b, bd, data = _binary("sub", _sub, a, b)
+    return result2(data, _sub_bw, a, b, None)
+
+
+def _sub_bw(node, g):
+    a, b = node.parents
+    return (None if a is None else unbroadcast(g, a.data.shape),
+            None if b is None else unbroadcast(-g, b.data.shape))
+
+
+def rsub(a, b):
+    """b - a (b a scalar or array)."""
+    b, bd, data = _binary("sub", _rsub_f, a, b)
+    return result2(data, _rsub_bw, a, b, None)
+
+
+def _rsub_bw(node, g):
+    a, b = node.parents
+    return (None if a is None else unbroadcast(-g, a.data.shape),
+            None if b is None else unbroadcast(g, b.data.shape))
+
+
+# ---- mul / div ----
+def mul(a, b):
+    """a * b with broadcasting."""
+    b, bd, data = _binary("mul", _mul, a, b)
+    return result2(data, _mul_bw, a, b, (a.data, bd))
+
+
+def _mul_bw(node, g):
+    a, b = node.parents
+    ad, bd = node.saved
+    return (None if a is None else unbroadcast(g * bd, a.data.shape),
+            None if b is None else unbroadcast(g * ad, b.data.shape))
+
+
+def div(a, b):
+    """a / b with broadcasting (true division)."""
+    b, bd, data = _binary("div", _div, a, b)
+    return result2(data, _div_bw, a, b, (bd, data))
+
+
+def _div_bw(node, g):
+    a, b = node.parents
+    bd, out = node.saved
+    ga = g / bd
+    return (None if a is None else unbroadcast(ga, a.data.shape),
+            None if b is None else unbroadcast(-ga * out, b.data.shape))
+
+
+def rdiv(a, b):
+    """b / a (b a scalar or array)."""
+    b, bd, data = _binary("div", _rdiv_f, a, b)
+    return result2(data, _rdiv_bw, a, b, (a.data, data))
+
+
+def _rdiv_bw(node, g):
+    a, b = node.parents
+    ad, out = node.saved
+    gb = g / ad
+    return (None if a is None else unbroadcast(-gb * out, a.data.shape),
+            None if b is None else unbroadcast(gb, b.data.shape))
+
+
+def neg(a):
+    """-a."""
+    return result(-a.data, _neg_bw, a, None)
+
+
+def _neg_bw(node, g):
+    return (-g,)
+
+
+# ---- powers, exp, log ----
+def pow(a, p):
+    """a ** p for a scalar or tensor exponent p."""
+    if type(p) is Tensor:
+        p, pd, data = _binary("pow", lambda x, y: x ** y, a, p)
+        return result2(data, _pow_tt_bw, a, p, (a.data, pd, data))
+    if not isinstance(p, (int, float, np.number)):
+        return pow(a, Tensor(_const(p, a)))
+    return result(a.data ** p, _pow_bw, a, (a.data, p))
+
+
+def _pow_bw(node, g):
+    x, p = node.saved
+    if p == 2:
+        return (g * (2 * x),)
+    return (g * (p * x ** (p - 1)),)
+
+
+def _pow_tt_bw(node, g):
+    a, b = node.parents
+    x, y, out = node.saved
+    xp = _backend.xp_of(out)
+    ga = gb = None
+    if a is not None:
+        ga = unbroadcast(g * (y * x ** (y - 1)), a.data.shape)
+    if b is not None:
+        # NOTE: d(x**y)/dy = x**y log x; defined as 0 where x == 0 (the limit for y > 0).
+        logx = xp.log(xp.where(x > 0, x, 1))
+        gb = unbroadcast(g * out * logx, b.data.shape)
+    return ga, gb
+
+
+def rpow(a, s):
+    """s ** a for a scalar base s."""
+    if type(s) is Tensor:
+        return pow(s, a)
+    data = s ** a.data
+    return result(data, _rpow_bw, a, (data, float(np.log(s)) if s > 0 else float("nan")))
+
+
+def _rpow_bw(node, g):
+    out, log_s = node.saved
+    return (g * out * log_s,)
+
+
+def exp(a):
+    """Elementwise e ** a."""
+    data = _backend.xp_of(a.data).exp(a.data)
+    return result(data, _exp_bw, a, data)
+
+
+def _exp_bw(node, g):
+    return (g * node.saved,)
+
+
+def log(a):
+    """Elementwise natural logarithm."""
+    return result(_backend.xp_of(a.data).log(a.data), _log_bw, a, a.data)
+
+
+def _log_bw(node, g):
+    return (g / node.saved,)
+
+
+def sqrt(a):
+    """Elementwise square root."""
+    data = _backend.xp_of(a.data).sqrt(a.data)
+    return result(data, _sqrt_bw, a, data)
+
+
+def _sqrt_bw(node, g):
+    return (g * 0.5 / node.saved,)
+
+
+def abs(a):
+    """Elementwise |a| (gradient sign(a), 0 at 0)."""
+    return result(_backend.xp_of(a.data).abs(a.data), _abs_bw, a, a.data)
+
+
+def _abs_bw(node, g):
+    return (g * _backend.xp_of(node.saved).sign(node.saved),)
+
+
+def clamp(a, min=None, max=None):
+    """Elementwise clip to [min, max] (either may be None); gradient 1 inside, 0 where clipped."""
+    if min is None and max is None:
+        raise ValueError("[clamp] at least one of min and max must be given")
+    xp = _backend.xp_of(a.data)
+    lo = min.data if type(min) is Tensor else min
+    hi = max.data if type(max) is Tensor else max
+    data = xp.clip(a.data, lo, hi)
+    return result(data, _clamp_bw, a, (a.data, lo, hi))
+
+
+def _clamp_bw(node, g):
+    x, lo, hi = node.saved
+    mask = True
+    if lo is not None:
+        mask = x >= lo
+    if hi is not None:
+        mask = mask & (x <= hi)
+    return (g * mask,)
+
+
+def where(cond, a, b):
+    """Elementwise cond ? a : b with broadcasting; a, b tensors or scalars.
+
+    Example:
+        >>> import hepnn
+        >>> x = hepnn.tensor([-1.0, 2.0])
+        >>> hepnn.where(x > 0, x, 0.0).tolist()
+        [0.0, 2.0]
+    """
+    ref = next((t for t in (a, b, cond) if type(t) is Tensor), None)
+    if ref is None:
+        raise TypeError("[where] at least one argument must be a hepnn.Tensor")
+    c = cond.data if type(cond) is Tensor else _const(cond, ref)
+    ad = a.data if type(a) is Tensor else _const(a, ref)
+    bd = b.data if type(b) is Tensor else _const(b, ref)
+    xp = _backend.xp_of(ref.data)
+    c = xp.asarray(c, dtype=bool)
+    data = xp.where(c, ad, bd)
+    return result2(data, _where_bw, a if type(a) is Tensor else None,
+                   b if type(b) is Tensor else None, c)
+
+
+def _where_bw(node, g):
+    a, b = node.parents
+    c = node.saved
+    return (None if a is None else unbroadcast(g * c, a.data.shape),
+            None if b is None else unbroadcast(g * ~c, b.data.shape))
+
+
+# ---- copies, casts, devices ----
+def clone(a):
+    """A copy with its own storage (differentiable)."""
+    return result(a.data.copy(), _identity_bw, a, None)
+
+
+def _identity_bw(node, g):
+    return (g,)
+
+
+def to_(a, device=None, dtype=None, copy=False):
+    """Move to `device` and/or cast to `dtype` (differentiable); a itself when nothing changes."""
+    src_device = a.device
+    dev = src_device if device is None else _backend.parse_device(device)[0]
+    dtype = a.dtype if dtype is None else as_dtype(dtype)
+    if dev == src_device and dtype == a.dtype and not copy:
+        return a
+    if dev == src_device:
+        data = a.data.astype(dtype, copy=True)
+    else:
+        data = _backend.to_device(a.data, device, dtype=dtype, copy=True)
+    if dtype.kind not in "fc":
+        return constant(data)
+    return result(data, _to_bw, a, (src_device, a.dtype))
+
+
+def _to_bw(node, g):
+    device, dtype = node.saved
+    if _backend.device_of(g) != device:
+        return (_backend.to_device(g, device, dtype=dtype),)
+    return (g.astype(dtype, copy=False),)
+
+
+# ---- comparisons and logic: no gradient ----
+def _cmp(fn, name):
+    def op(a, b):
+        return constant(fn(a.data, b.data if type(b) is Tensor else _const(b, a)))
+    op.__name__ = name
+    return op
+
+
+lt = _cmp(operator.lt, "lt")
+le = _cmp(operator.le, "le")
+gt = _cmp(operator.gt, "gt")
+ge = _cmp(operator.ge, "ge")
+eq = _cmp(operator.eq, "eq")
+ne = _cmp(operator.ne, "ne")
+and_ = _cmp(operator.and_, "and_")
+or_ = _cmp(operator.or_, "or_")
+xor = _cmp(operator.xor, "xor")
+
+
+def invert(a):
+    """Elementwise logical not (bool tensors) / bitwise not (integers)."""
+    return constant(~a.data)
