@@ -1,0 +1,15 @@
+"""hepnn.nn: layers, activations, losses and initialisation, with PyTorch's names and layouts."""
+from . import functional, init
+from .activation import ELU, GELU, SELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
+from .container import ModuleList, Sequential
+from .dropout import Dropout
+from .linear import Linear
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from .module import Module
+from .parameter import Parameter
+
+__all__ = [
+    "Module", "Parameter", "Linear", "Sequential", "ModuleList", "Dropout",
+    "ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax",
+    "MSELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "functional", "init",
+]
