@@ -38,7 +38,7 @@ def matmul(a, b):
         >>> (a @ hepnn.ones(3, 4)).shape
         (2, 4)
     """
-    if type(b) is not Tensor:
+    if not isinstance(b, Tensor):
         b = constant(_backend.to_device(b, a.device))
     ad, bd = a.data, b.data
     if ad.ndim == 0 or bd.ndim == 0:

@@ -34,7 +34,7 @@ def _device_error(op, a, b):
 
 def _binary(op, fn, a, b):
     """fn(a.data, b_raw) with a friendly message for device mismatches; returns (b_or_None, raw)."""
-    if type(b) is Tensor:
+    if type(b) is Tensor or isinstance(b, Tensor):
         bd = b.data
     else:
         bd = _const(b, a)
@@ -166,7 +166,7 @@ def _neg_bw(node, g):
 # ---- powers, exp, log ----
 def pow(a, p):
     """a ** p for a scalar or tensor exponent p."""
-    if type(p) is Tensor:
+    if isinstance(p, Tensor):
         p, pd, data = _binary("pow", lambda x, y: x ** y, a, p)
         return result2(data, _pow_tt_bw, a, p, (a.data, pd, data))
     if not isinstance(p, (int, float, np.number)):
@@ -197,7 +197,7 @@ def _pow_tt_bw(node, g):
 
 def rpow(a, s):
     """s ** a for a scalar base s."""
-    if type(s) is Tensor:
+    if isinstance(s, Tensor):
         return pow(s, a)
     data = s ** a.data
     return result(data, _rpow_bw, a, (data, float(np.log(s)) if s > 0 else float("nan")))
@@ -251,8 +251,8 @@ def clamp(a, min=None, max=None):
     if min is None and max is None:
         raise ValueError("[clamp] at least one of min and max must be given")
     xp = _backend.xp_of(a.data)
-    lo = min.data if type(min) is Tensor else min
-    hi = max.data if type(max) is Tensor else max
+    lo = min.data if isinstance(min, Tensor) else min
+    hi = max.data if isinstance(max, Tensor) else max
     data = xp.clip(a.data, lo, hi)
     return result(data, _clamp_bw, a, (a.data, lo, hi))
 
@@ -276,17 +276,17 @@ def where(cond, a, b):
         >>> hepnn.where(x > 0, x, 0.0).tolist()
         [0.0, 2.0]
     """
-    ref = next((t for t in (a, b, cond) if type(t) is Tensor), None)
+    ref = next((t for t in (a, b, cond) if isinstance(t, Tensor)), None)
     if ref is None:
         raise TypeError("[where] at least one argument must be a hepnn.Tensor")
-    c = cond.data if type(cond) is Tensor else _const(cond, ref)
-    ad = a.data if type(a) is Tensor else _const(a, ref)
-    bd = b.data if type(b) is Tensor else _const(b, ref)
+    c = cond.data if isinstance(cond, Tensor) else _const(cond, ref)
+    ad = a.data if isinstance(a, Tensor) else _const(a, ref)
+    bd = b.data if isinstance(b, Tensor) else _const(b, ref)
     xp = _backend.xp_of(ref.data)
     c = xp.asarray(c, dtype=bool)
     data = xp.where(c, ad, bd)
-    return result2(data, _where_bw, a if type(a) is Tensor else None,
-                   b if type(b) is Tensor else None, c)
+    return result2(data, _where_bw, a if isinstance(a, Tensor) else None,
+                   b if isinstance(b, Tensor) else None, c)
 
 
 def _where_bw(node, g):
@@ -332,7 +332,7 @@ def _to_bw(node, g):
 # ---- comparisons and logic: no gradient ----
 def _cmp(fn, name):
     def op(a, b):
-        return constant(fn(a.data, b.data if type(b) is Tensor else _const(b, a)))
+        return constant(fn(a.data, b.data if isinstance(b, Tensor) else _const(b, a)))
     op.__name__ = name
     return op
 

@@ -117,7 +117,7 @@ def _index(idx, xp):
     out = []
     advanced = False
     for i in items:
-        if type(i) is Tensor:
+        if isinstance(i, Tensor):
             i = i.data
         elif type(i) is list:
             i = xp.asarray(i)
@@ -160,7 +160,7 @@ def setitem(a, idx, value):
                            "wrap it in hepnn.no_grad() or assign to .data")
     xp = _backend.xp_of(a.data)
     idx, _ = _index(idx, xp)
-    v = value.data if type(value) is Tensor else value
+    v = value.data if isinstance(value, Tensor) else value
     if not isinstance(v, (int, float, bool)) and _backend.device_of(v) != a.device:
         v = _backend.to_device(v, a.device)
     a.data[idx] = v

@@ -52,7 +52,7 @@ class Tensor:
     __array_priority__ = 1000  # numpy scalars/arrays on the left defer to Tensor's operators
 
     def __init__(self, data, requires_grad=False):
-        if type(data) is Tensor:
+        if isinstance(data, Tensor):
             data = data.data
         elif type(data) is not np.ndarray and _backend.device_of(data) != "cuda":
             data = np.asarray(data)
