@@ -17,6 +17,7 @@ from .ops import (abs, add, argmax, argmin, cat, clamp, clone, div, exp, flatten
                   log_softmax, matmul, max, mean, min, mul, neg, permute, pow, relu, reshape,
                   sigmoid, softmax, sqrt, squeeze, stack, sub, sum, tanh, transpose, unsqueeze,
                   where)
+from . import nn, optim, random  # noqa: E402  (after the core names they build on)
 
 __version__ = "0.1.0"
 

@@ -38,8 +38,17 @@ def initial_seed():
 
 
 def cpu_generator():
-    """The NumPy Generator used for CPU tensors."""
+    """The NumPy Generator used for CPU tensors (a new object after each manual_seed).
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.random.cpu_generator().random() < 1.0
+        True
+    """
     return _cpu
+
+
+generator = cpu_generator
 
 
 def cuda_generator():
