@@ -5,6 +5,8 @@ The forward and backward rules of the ops live in the op table (ops.py and _ops_
 import functools
 import threading
 
+import numpy as np
+
 from . import _backend
 from .tensor import Tensor
 
@@ -15,6 +17,8 @@ class _GradMode(threading.local):
 
 _mode = _GradMode()
 _new = Tensor.__new__
+_ndarray = np.ndarray
+_generic = np.generic
 
 
 def is_grad_enabled():
@@ -133,6 +137,8 @@ class Node:
 
 def result(data, bw, a, saved):
     """The output tensor of a one-input op; records a Node when `a` needs a gradient."""
+    if type(data) is not _ndarray and isinstance(data, _generic):
+        data = np.asarray(data)  # NumPy returns scalars for 0-d results; storage is an array
     out = _new(Tensor)
     out.data = data
     out.grad = None
@@ -148,6 +154,8 @@ def result(data, bw, a, saved):
 def result2(data, bw, a, b, saved):
     """The output of a two-input op; `a`/`b` are Tensors or None (constants). A parent that does
     not need a gradient is stored as None so its backward rule can skip it."""
+    if type(data) is not _ndarray and isinstance(data, _generic):
+        data = np.asarray(data)  # NumPy returns scalars for 0-d results; storage is an array
     out = _new(Tensor)
     out.data = data
     out.grad = None
@@ -164,6 +172,8 @@ def result2(data, bw, a, b, saved):
 
 def result_n(data, bw, parents, saved):
     """The output of an op with any number of tensor inputs."""
+    if type(data) is not _ndarray and isinstance(data, _generic):
+        data = np.asarray(data)  # NumPy returns scalars for 0-d results; storage is an array
     out = _new(Tensor)
     out.data = data
     out.grad = None
@@ -179,6 +189,8 @@ def result_n(data, bw, parents, saved):
 
 def constant(data):
     """A tensor outside the graph wrapping `data` (no copy)."""
+    if type(data) is not _ndarray and isinstance(data, _generic):
+        data = np.asarray(data)  # NumPy returns scalars for 0-d results; storage is an array
     out = _new(Tensor)
     out.data = data
     out.grad = None
@@ -191,19 +203,23 @@ def _topological_order(root):
     """Tensors reachable from root through recorded nodes, each after everything it depends on
     (iterative DFS post-order: deep graphs do not hit the recursion limit)."""
     order = []
-    seen = {id(root)}
+    seen = set()
     stack = [(root, False)]
     while stack:
         t, expanded = stack.pop()
         if expanded:
             order.append(t)
             continue
+        # Marked when expanded, not when pushed: a tensor pushed early but reached again through
+        # a deeper path must finish after everything that uses it.
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
         stack.append((t, True))
         node = t._node
         if node is not None:
             for p in node.parents:
                 if p is not None and id(p) not in seen:
-                    seen.add(id(p))
                     stack.append((p, False))
     return order
 
