@@ -80,8 +80,8 @@ def matmul(a, b):
 
 
 def _matmul_bw(node, g):
-    a, b = node.parents
-    mode, x, w = node.saved
+    a, b = node._parents
+    mode, x, w = node._saved
     xp = _xp(g)
     g = _contig(g)
     ga = gb = None
@@ -129,7 +129,7 @@ def activation(x, act, alpha=0.0):
 
 
 def _act_bw(node, g):
-    act, xd, y, alpha = node.saved
+    act, xd, y, alpha = node._saved
     dx = _xp(y).empty_like(y)
     _core.act_backward(act, xd, y, _contig(g), dx, alpha, _backend.stream_of(y))
     return (dx,)
@@ -165,7 +165,7 @@ def softmax(x, dim=-1, log=False):
 
 
 def _softmax_bw(node, g):
-    y, axis, log = node.saved
+    y, axis, log = node._saved
     dx = _xp(y).empty_like(y)
     _core.softmax_backward(y, _contig(g), dx, axis, log, _backend.stream_of(y))
     return (dx,)

@@ -23,18 +23,23 @@ def _const(x, ref):
     return _backend.to_device(x, ref.device)
 
 
-def _device_error(op, a, b):
+def _operand_error(op, a, b, exc):
+    """A friendlier exception for a failed binary op: device mismatch or shapes that do not
+    broadcast; otherwise the original exception."""
     da = a.device
     db = b.device if isinstance(b, Tensor) else _backend.device_of(b)
     if da != db:
         return RuntimeError(f"[{op}] operands are on different devices: {da} and {db}; "
                             "move one with .to()")
-    return None
+    if isinstance(exc, ValueError) and "broadcast" in str(exc):
+        bs = tuple(getattr(b, "shape", ()))
+        return ValueError(f"[{op}] shapes {tuple(a.shape)} and {bs} cannot be broadcast")
+    return exc
 
 
 def _binary(op, fn, a, b):
-    """fn(a.data, b_raw) with a friendly message for device mismatches; returns (b_or_None, raw)."""
-    if type(b) is Tensor or isinstance(b, Tensor):
+    """The slow path of a binary op (b not exactly a Tensor): returns (b or None, raw b, result)."""
+    if isinstance(b, Tensor):
         bd = b.data
     else:
         bd = _const(b, a)
@@ -42,13 +47,7 @@ def _binary(op, fn, a, b):
     try:
         return b, bd, fn(a.data, bd)
     except (TypeError, ValueError) as exc:
-        err = _device_error(op, a, b if b is not None else bd)
-        if err is not None:
-            raise err from None
-        if isinstance(exc, ValueError) and "broadcast" in str(exc):
-            bs = tuple(getattr(bd, "shape", ()))
-            raise ValueError(f"[{op}] shapes {tuple(a.shape)} and {bs} cannot be broadcast") from None
-        raise
+        raise _operand_error(op, a, b if b is not None else bd, exc) from None
 
 
 def _add(x, y):
@@ -75,39 +74,54 @@ def _rdiv_f(x, y):
     return y / x
 
 
+# The hot binary ops are written out (no helper call when both operands are Tensors): an op on
+# tiny tensors is dominated by Python calls, measured by bench/bench_mlp.py.
+
 # ---- add / sub ----
 def add(a, b):
     """a + b with broadcasting."""
-    b, bd, data = _binary("add", _add, a, b)
+    if type(b) is Tensor:
+        try:
+            data = a.data + b.data
+        except (TypeError, ValueError) as exc:
+            raise _operand_error("add", a, b, exc) from None
+    else:
+        b, _, data = _binary("add", _add, a, b)
     return result2(data, _add_bw, a, b, None)
 
 
 def _add_bw(node, g):
-    a, b = node.parents
+    a, b = node._parents
     return (None if a is None else unbroadcast(g, a.data.shape),
             None if b is None else unbroadcast(g, b.data.shape))
 
 
 def sub(a, b):
     """a - b with broadcasting."""
-    b, bd, data = _binary("sub", _sub, a, b)
+    if type(b) is Tensor:
+        try:
+            data = a.data - b.data
+        except (TypeError, ValueError) as exc:
+            raise _operand_error("sub", a, b, exc) from None
+    else:
+        b, _, data = _binary("sub", _sub, a, b)
     return result2(data, _sub_bw, a, b, None)
 
 
 def _sub_bw(node, g):
-    a, b = node.parents
+    a, b = node._parents
     return (None if a is None else unbroadcast(g, a.data.shape),
             None if b is None else unbroadcast(-g, b.data.shape))
 
 
 def rsub(a, b):
     """b - a (b a scalar or array)."""
-    b, bd, data = _binary("sub", _rsub_f, a, b)
+    b, _, data = _binary("sub", _rsub_f, a, b)
     return result2(data, _rsub_bw, a, b, None)
 
 
 def _rsub_bw(node, g):
-    a, b = node.parents
+    a, b = node._parents
     return (None if a is None else unbroadcast(-g, a.data.shape),
             None if b is None else unbroadcast(g, b.data.shape))
 
@@ -115,26 +129,40 @@ def _rsub_bw(node, g):
 # ---- mul / div ----
 def mul(a, b):
     """a * b with broadcasting."""
-    b, bd, data = _binary("mul", _mul, a, b)
+    if type(b) is Tensor:
+        bd = b.data
+        try:
+            data = a.data * bd
+        except (TypeError, ValueError) as exc:
+            raise _operand_error("mul", a, b, exc) from None
+    else:
+        b, bd, data = _binary("mul", _mul, a, b)
     return result2(data, _mul_bw, a, b, (a.data, bd))
 
 
 def _mul_bw(node, g):
-    a, b = node.parents
-    ad, bd = node.saved
+    a, b = node._parents
+    ad, bd = node._saved
     return (None if a is None else unbroadcast(g * bd, a.data.shape),
             None if b is None else unbroadcast(g * ad, b.data.shape))
 
 
 def div(a, b):
     """a / b with broadcasting (true division)."""
-    b, bd, data = _binary("div", _div, a, b)
+    if type(b) is Tensor:
+        bd = b.data
+        try:
+            data = a.data / bd
+        except (TypeError, ValueError) as exc:
+            raise _operand_error("div", a, b, exc) from None
+    else:
+        b, bd, data = _binary("div", _div, a, b)
     return result2(data, _div_bw, a, b, (bd, data))
 
 
 def _div_bw(node, g):
-    a, b = node.parents
-    bd, out = node.saved
+    a, b = node._parents
+    bd, out = node._saved
     ga = g / bd
     return (None if a is None else unbroadcast(ga, a.data.shape),
             None if b is None else unbroadcast(-ga * out, b.data.shape))
@@ -147,8 +175,8 @@ def rdiv(a, b):
 
 
 def _rdiv_bw(node, g):
-    a, b = node.parents
-    ad, out = node.saved
+    a, b = node._parents
+    ad, out = node._saved
     gb = g / ad
     return (None if a is None else unbroadcast(-gb * out, a.data.shape),
             None if b is None else unbroadcast(gb, b.data.shape))
@@ -164,10 +192,14 @@ def _neg_bw(node, g):
 
 
 # ---- powers, exp, log ----
+def _pow_f(x, y):
+    return x ** y
+
+
 def pow(a, p):
     """a ** p for a scalar or tensor exponent p."""
     if isinstance(p, Tensor):
-        p, pd, data = _binary("pow", lambda x, y: x ** y, a, p)
+        p, pd, data = _binary("pow", _pow_f, a, p)
         return result2(data, _pow_tt_bw, a, p, (a.data, pd, data))
     if not isinstance(p, (int, float, np.number)):
         return pow(a, Tensor(_const(p, a)))
@@ -175,15 +207,15 @@ def pow(a, p):
 
 
 def _pow_bw(node, g):
-    x, p = node.saved
+    x, p = node._saved
     if p == 2:
         return (g * (2 * x),)
     return (g * (p * x ** (p - 1)),)
 
 
 def _pow_tt_bw(node, g):
-    a, b = node.parents
-    x, y, out = node.saved
+    a, b = node._parents
+    x, y, out = node._saved
     xp = _backend.xp_of(out)
     ga = gb = None
     if a is not None:
@@ -204,7 +236,7 @@ def rpow(a, s):
 
 
 def _rpow_bw(node, g):
-    out, log_s = node.saved
+    out, log_s = node._saved
     return (g * out * log_s,)
 
 
@@ -215,7 +247,7 @@ def exp(a):
 
 
 def _exp_bw(node, g):
-    return (g * node.saved,)
+    return (g * node._saved,)
 
 
 def log(a):
@@ -224,7 +256,7 @@ def log(a):
 
 
 def _log_bw(node, g):
-    return (g / node.saved,)
+    return (g / node._saved,)
 
 
 def sqrt(a):
@@ -234,7 +266,7 @@ def sqrt(a):
 
 
 def _sqrt_bw(node, g):
-    return (g * 0.5 / node.saved,)
+    return (g * 0.5 / node._saved,)
 
 
 def abs(a):
@@ -243,7 +275,7 @@ def abs(a):
 
 
 def _abs_bw(node, g):
-    return (g * _backend.xp_of(node.saved).sign(node.saved),)
+    return (g * _backend.xp_of(node._saved).sign(node._saved),)
 
 
 def clamp(a, min=None, max=None):
@@ -258,7 +290,7 @@ def clamp(a, min=None, max=None):
 
 
 def _clamp_bw(node, g):
-    x, lo, hi = node.saved
+    x, lo, hi = node._saved
     mask = True
     if lo is not None:
         mask = x >= lo
@@ -290,8 +322,8 @@ def where(cond, a, b):
 
 
 def _where_bw(node, g):
-    a, b = node.parents
-    c = node.saved
+    a, b = node._parents
+    c = node._saved
     return (None if a is None else unbroadcast(g * c, a.data.shape),
             None if b is None else unbroadcast(g * ~c, b.data.shape))
 
@@ -323,7 +355,7 @@ def to_(a, device=None, dtype=None, copy=False):
 
 
 def _to_bw(node, g):
-    device, dtype = node.saved
+    device, dtype = node._saved
     if _backend.device_of(g) != device:
         return (_backend.to_device(g, device, dtype=dtype),)
     return (g.astype(dtype, copy=False),)

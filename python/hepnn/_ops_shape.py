@@ -35,7 +35,7 @@ def reshape(a, *shape):
 
 
 def _reshape_bw(node, g):
-    return (g.reshape(node.parents[0].data.shape),)
+    return (g.reshape(node._parents[0].data.shape),)
 
 
 def flatten(a, start_dim=0, end_dim=-1):
@@ -57,7 +57,7 @@ def transpose(a, dim0, dim1):
 
 
 def _transpose_bw(node, g):
-    d0, d1 = node.saved
+    d0, d1 = node._saved
     return (g.swapaxes(d0, d1),)
 
 
@@ -70,7 +70,7 @@ def permute(a, *dims):
 
 
 def _permute_bw(node, g):
-    return (g.transpose(np.argsort(node.saved)),)
+    return (g.transpose(np.argsort(node._saved)),)
 
 
 def T(a):
@@ -107,7 +107,7 @@ def expand(a, *sizes):
 
 
 def _expand_bw(node, g):
-    return (unbroadcast(g, node.parents[0].data.shape),)
+    return (unbroadcast(g, node._parents[0].data.shape),)
 
 
 # ---- indexing ----
@@ -140,8 +140,8 @@ def getitem(a, idx):
 
 
 def _getitem_bw(node, g):
-    idx, advanced = node.saved
-    x = node.parents[0].data
+    idx, advanced = node._saved
+    x = node._parents[0].data
     xp = _backend.xp_of(g)
     gx = xp.zeros(x.shape, dtype=g.dtype)
     if advanced:
@@ -198,9 +198,9 @@ def cat(tensors, dim=0):
 
 
 def _cat_bw(node, g):
-    d, sizes = node.saved
+    d, sizes = node._saved
     out, start = [], 0
-    for p, n in zip(node.parents, sizes):
+    for p, n in zip(node._parents, sizes):
         if p is not None:
             sl = [slice(None)] * g.ndim
             sl[d] = slice(start, start + n)
@@ -229,8 +229,8 @@ def stack(tensors, dim=0):
 
 
 def _stack_bw(node, g):
-    d = node.saved
-    return [None if p is None else g.take(i, axis=d) for i, p in enumerate(node.parents)]
+    d = node._saved
+    return [None if p is None else g.take(i, axis=d) for i, p in enumerate(node._parents)]
 
 
 # ---- reductions ----
@@ -259,7 +259,7 @@ def sum(a, dim=None, keepdim=False):
 
 
 def _sum_bw(node, g):
-    return (_expand_grad(g, node.parents[0].data.shape, node.saved),)
+    return (_expand_grad(g, node._parents[0].data.shape, node._saved),)
 
 
 def mean(a, dim=None, keepdim=False):
@@ -273,8 +273,8 @@ def mean(a, dim=None, keepdim=False):
 
 
 def _mean_bw(node, g):
-    axes, count = node.saved
-    return (_expand_grad(g / count, node.parents[0].data.shape, axes),)
+    axes, count = node._saved
+    return (_expand_grad(g / count, node._parents[0].data.shape, axes),)
 
 
 def _arg_reduce(a, dim, keepdim, op):
@@ -311,8 +311,8 @@ def min(a, dim=None, keepdim=False):
 
 
 def _max_bw(node, g):
-    pos, keep, red, fshape = node.saved
-    x = node.parents[0].data
+    pos, keep, red, fshape = node._saved
+    x = node._parents[0].data
     xp = _backend.xp_of(g)
     # One-hot of the chosen position times g: works the same on NumPy and CuPy.
     hit = xp.arange(fshape[-1]) == pos[..., None]

@@ -1,4 +1,4 @@
-"""Reverse-mode autograd: grad mode (no_grad), the Node each recorded op leaves on its output, and
+"""Reverse-mode autograd: grad mode (no_grad), recording an op on its output tensor, and
 backward() = one topological sort of the graph plus one reverse pass over it.
 The forward and backward rules of the ops live in the op table (ops.py and _ops_*.py).
 """
@@ -113,30 +113,33 @@ class enable_grad(_GradModeContext):
     _enabled = True
 
 
-_FREED = object()  # Node.saved after a backward without retain_graph
+_FREED = object()  # a tensor's _saved after a backward without retain_graph
 
 
-class Node:
-    """A recorded operation: its backward rule, its inputs (None where no gradient is needed) and
-    the values it saved. `bw(node, grad)` returns one gradient (array or None) per parent."""
+class GradFn:
+    """A read-only view of the operation that produced a tensor: its name and inputs.
+    Backward rules are `bw(out, grad)`; they read out._parents / out._saved and return one
+    gradient (array or None) per parent."""
 
-    __slots__ = ("bw", "parents", "saved")
+    __slots__ = ("tensor",)
 
-    def __init__(self, bw, parents, saved):
-        self.bw = bw
-        self.parents = parents
-        self.saved = saved
+    def __init__(self, tensor):
+        self.tensor = tensor
 
     @property
     def name(self):
-        return self.bw.__name__.strip("_").replace("_bw", "").capitalize() + "Backward"
+        return self.tensor._bw.__name__.strip("_").replace("_bw", "").capitalize() + "Backward"
+
+    @property
+    def parents(self):
+        return self.tensor._parents
 
     def __repr__(self):
         return f"<{self.name}>"
 
 
 def result(data, bw, a, saved):
-    """The output tensor of a one-input op; records a Node when `a` needs a gradient."""
+    """The output tensor of a one-input op; records the op when `a` needs a gradient."""
     if type(data) is not _ndarray and isinstance(data, _generic):
         data = np.asarray(data)  # NumPy returns scalars for 0-d results; storage is an array
     out = _new(Tensor)
@@ -144,10 +147,12 @@ def result(data, bw, a, saved):
     out.grad = None
     if a._rg and _mode.enabled:
         out._rg = True
-        out._node = Node(bw, (a,), saved)
+        out._bw = bw
+        out._parents = (a,)
+        out._saved = saved
     else:
         out._rg = False
-        out._node = None
+        out._bw = None
     return out
 
 
@@ -155,7 +160,7 @@ def result2(data, bw, a, b, saved):
     """The output of a two-input op; `a`/`b` are Tensors or None (constants). A parent that does
     not need a gradient is stored as None so its backward rule can skip it."""
     if type(data) is not _ndarray and isinstance(data, _generic):
-        data = np.asarray(data)  # NumPy returns scalars for 0-d results; storage is an array
+        data = np.asarray(data)
     out = _new(Tensor)
     out.data = data
     out.grad = None
@@ -163,39 +168,43 @@ def result2(data, bw, a, b, saved):
     rb = b is not None and b._rg
     if (ra or rb) and _mode.enabled:
         out._rg = True
-        out._node = Node(bw, (a if ra else None, b if rb else None), saved)
+        out._bw = bw
+        out._parents = (a if ra else None, b if rb else None)
+        out._saved = saved
     else:
         out._rg = False
-        out._node = None
+        out._bw = None
     return out
 
 
 def result_n(data, bw, parents, saved):
     """The output of an op with any number of tensor inputs."""
     if type(data) is not _ndarray and isinstance(data, _generic):
-        data = np.asarray(data)  # NumPy returns scalars for 0-d results; storage is an array
+        data = np.asarray(data)
     out = _new(Tensor)
     out.data = data
     out.grad = None
     out._rg = False
-    out._node = None
+    out._bw = None
     if _mode.enabled:
         ps = tuple(p if (p is not None and p._rg) else None for p in parents)
         if any(p is not None for p in ps):
             out._rg = True
-            out._node = Node(bw, ps, saved)
+            out._bw = bw
+            out._parents = ps
+            out._saved = saved
     return out
 
 
 def constant(data):
     """A tensor outside the graph wrapping `data` (no copy)."""
     if type(data) is not _ndarray and isinstance(data, _generic):
-        data = np.asarray(data)  # NumPy returns scalars for 0-d results; storage is an array
+        data = np.asarray(data)
     out = _new(Tensor)
     out.data = data
     out.grad = None
     out._rg = False
-    out._node = None
+    out._bw = None
     return out
 
 
@@ -216,9 +225,8 @@ def _topological_order(root):
             continue
         seen.add(id(t))
         stack.append((t, True))
-        node = t._node
-        if node is not None:
-            for p in node.parents:
+        if t._bw is not None:
+            for p in t._parents:
                 if p is not None and id(p) not in seen:
                     stack.append((p, False))
     return order
@@ -253,22 +261,22 @@ def backward(root, gradient=None, retain_graph=False):
         g = grads.pop(id(t), None)
         if g is None:
             continue
-        node = t._node
-        if node is None:
+        bw = t._bw
+        if bw is None:
             if t._rg:
                 if t.grad is None:
                     t.grad = constant(g.copy())
                 else:
                     t.grad.data += g
             continue
-        if node.saved is _FREED:
+        if t._saved is _FREED:
             raise RuntimeError("[backward] trying to backward through the graph a second time "
                                "(or to use its values after they were freed); specify "
                                "retain_graph=True on the first backward call")
-        pgrads = node.bw(node, g)
+        pgrads = bw(t, g)
         if not retain_graph:
-            node.saved = _FREED
-        for p, pg in zip(node.parents, pgrads):
+            t._saved = _FREED
+        for p, pg in zip(t._parents, pgrads):
             if p is None or pg is None:
                 continue
             k = id(p)
@@ -288,4 +296,4 @@ def unbroadcast(g, shape):
     return g.reshape(shape)
 
 
-__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "backward", "Node"]
+__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "backward", "GradFn"]

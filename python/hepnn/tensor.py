@@ -48,7 +48,10 @@ class Tensor:
         [2.0, 4.0, 6.0]
     """
 
-    __slots__ = ("data", "grad", "_rg", "_node", "__weakref__")
+    # The graph lives on the tensor itself (micrograd style), so recording an op allocates no
+    # extra object: _bw is the backward rule of the op that made it (None for leaves), _parents
+    # its inputs (None where no gradient is needed), _saved what the rule needs.
+    __slots__ = ("data", "grad", "_rg", "_bw", "_parents", "_saved", "__weakref__")
     __array_priority__ = 1000  # numpy scalars/arrays on the left defer to Tensor's operators
 
     def __init__(self, data, requires_grad=False):
@@ -58,7 +61,8 @@ class Tensor:
             data = np.asarray(data)
         self.data = data
         self.grad = None
-        self._node = None
+        self._bw = None
+        self._parents = self._saved = None
         self._rg = False
         if requires_grad:
             self.requires_grad = True
@@ -92,12 +96,16 @@ class Tensor:
     @property
     def is_leaf(self):
         """True for tensors not produced by a recorded operation (their .grad is filled)."""
-        return self._node is None
+        return self._bw is None
 
     @property
     def grad_fn(self):
-        """The recorded operation that produced this tensor, or None for leaves."""
-        return self._node
+        """The recorded operation that produced this tensor (a GradFn), or None for leaves."""
+        if self._bw is None:
+            return None
+        from .autograd import GradFn
+
+        return GradFn(self)
 
     @property
     def requires_grad(self):
@@ -107,7 +115,7 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value):
         value = bool(value)
-        if self._node is not None and value != self._rg:
+        if self._bw is not None and value != self._rg:
             raise RuntimeError("[requires_grad] you can only change requires_grad of leaf tensors; "
                                "use .detach() to get a tensor outside the graph")
         if value and self.data.dtype.kind not in "fc":
@@ -144,8 +152,8 @@ class Tensor:
             extra.append(f"dtype={self.data.dtype}")
         if self.device != "cpu":
             extra.append(f"device='{self.device}'")
-        if self._node is not None:
-            extra.append(f"grad_fn=<{self._node.name}>")
+        if self._bw is not None:
+            extra.append(f"grad_fn=<{self.grad_fn.name}>")
         elif self._rg:
             extra.append("requires_grad=True")
         return "tensor(" + ", ".join([body] + extra) + ")"

@@ -72,8 +72,8 @@ def linear(input, weight, bias=None, activation=None, alpha=0.0):
 
 
 def _linear_bw(node, g):
-    x2, wd, z, y, act, alpha = node.saved
-    a, w, b = node.parents
+    x2, wd, z, y, act, alpha = node._saved
+    a, w, b = node._parents
     xp = _xp(y)
     dy = _contig(g).reshape(y.shape)
     dx = xp.empty_like(x2) if a is not None else None
@@ -271,8 +271,8 @@ def _run_loss(kernel, input, target, x2, t2, w, reduction, out_shape):
 
 
 def _loss_bw(node, g):
-    grad, reduction = node.saved
-    a, t = node.parents
+    grad, reduction = node._saved
+    a, t = node._parents
     if reduction == "none":  # cross-entropy: one upstream value per row of logits
         g = g.reshape(grad.shape) if g.size == grad.size else g.reshape(-1, 1)
     dx = grad * g
