@@ -7,7 +7,7 @@ import numpy as np
 from . import _backend, _core
 from .autograd import constant, result, result2, unbroadcast
 from .tensor import Tensor
-from ._ops_shape import _norm_dim, squeeze, unsqueeze
+from ._ops_shape import _norm_dim, reshape, squeeze, unsqueeze
 
 _ndarray = np.ndarray
 
@@ -44,6 +44,8 @@ def matmul(a, b):
     if ad.ndim == 0 or bd.ndim == 0:
         raise ValueError("[matmul] both operands need at least 1 dimension, "
                          f"got shapes {tuple(ad.shape)} and {tuple(bd.shape)}")
+    if ad.ndim == 1 and bd.ndim == 1:
+        return reshape(matmul(unsqueeze(a, 0), unsqueeze(b, -1)), ())
     if ad.ndim == 1:
         return squeeze(matmul(unsqueeze(a, 0), b), -2)
     if bd.ndim == 1:
