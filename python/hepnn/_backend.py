@@ -43,25 +43,35 @@ def require_cuda():
     return _cupy
 
 
+def _cupy_for(arr):
+    """CuPy when `arr` is a CuPy array (importing CuPy on first sight), else None."""
+    if _cupy is None:
+        if not type(arr).__module__.startswith("cupy"):
+            return None
+        cupy_module()
+    return _cupy if _cupy is not None and isinstance(arr, _cupy.ndarray) else None
+
+
 def xp_of(arr):
     """The array module (numpy or cupy) of an array."""
     if type(arr) is _ndarray:
         return np
-    return _cupy if _cupy is not None else np
+    return _cupy_for(arr) or np
 
 
 def device_of(arr):
-    """'cpu' for NumPy arrays (and NumPy scalars), 'cuda' for CuPy arrays."""
-    if type(arr) is _ndarray or _cupy is None:
+    """'cpu' for NumPy arrays (and anything that is not a CuPy array), 'cuda' for CuPy arrays."""
+    if type(arr) is _ndarray:
         return "cpu"
-    return "cuda" if isinstance(arr, _cupy.ndarray) else "cpu"
+    return "cpu" if _cupy_for(arr) is None else "cuda"
 
 
 def stream_of(arr):
     """The stream handle _core expects: 0 on the CPU, CuPy's current stream on CUDA."""
-    if type(arr) is _ndarray or _cupy is None:
+    if type(arr) is _ndarray:
         return 0
-    return _cupy.cuda.get_current_stream().ptr
+    cp = _cupy_for(arr)
+    return 0 if cp is None else cp.cuda.get_current_stream().ptr
 
 
 def parse_device(device):

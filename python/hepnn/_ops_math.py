@@ -285,7 +285,11 @@ def clamp(a, min=None, max=None):
     xp = _backend.xp_of(a.data)
     lo = min.data if isinstance(min, Tensor) else min
     hi = max.data if isinstance(max, Tensor) else max
-    data = xp.clip(a.data, lo, hi)
+    data = a.data
+    if lo is not None:
+        data = xp.maximum(data, lo)
+    if hi is not None:
+        data = xp.minimum(data, hi)
     return result(data, _clamp_bw, a, (a.data, lo, hi))
 
 

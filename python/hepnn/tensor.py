@@ -338,11 +338,12 @@ def _infer_dtype(data):
     return arr
 
 
-def tensor(data, dtype=None, device="cpu", requires_grad=False):
+def tensor(data, dtype=None, device=None, requires_grad=False):
     """A new tensor holding a copy of `data` (nested lists, numbers, numpy/cupy arrays, tensors).
 
     Python floats become float32 and Python ints int64 (like torch); numpy arrays keep their
-    dtype unless `dtype` is given.
+    dtype unless `dtype` is given. `device` defaults to the data's device ('cpu' for Python and
+    NumPy data, 'cuda' for CuPy arrays and CUDA tensors).
 
     Example:
         >>> import hepnn
@@ -356,14 +357,19 @@ def tensor(data, dtype=None, device="cpu", requires_grad=False):
         data = data.data
     if _backend.device_of(data) == "cuda":
         arr = data
-    elif hasattr(data, "__dlpack__") and not isinstance(data, np.ndarray) and \
-            type(data).__module__.startswith("torch"):
-        arr = np.from_dlpack(data.detach() if hasattr(data, "detach") else data)
+        device = "cuda" if device is None else device
+    elif type(data).__module__.startswith("torch") and hasattr(data, "detach"):
+        data = data.detach()
+        if data.device.type == "cuda":
+            arr = _backend.require_cuda().from_dlpack(data)
+            device = "cuda" if device is None else device
+        else:
+            arr = np.from_dlpack(data.cpu())
     elif dtype is None:
         arr = _infer_dtype(data)
     else:
         arr = np.asarray(data)
-    return Tensor(_backend.to_device(arr, device, dtype=dtype, copy=True), requires_grad)
+    return Tensor(_backend.to_device(arr, device or "cpu", dtype=dtype, copy=True), requires_grad)
 
 
 def from_dlpack(x):
