@@ -18,6 +18,8 @@ constexpr index_t kBlock = 256;
 
 // NOTE: the row is shifted by its maximum, so exp never overflows; a NaN in the row reaches the
 // sum and makes the whole row NaN (like torch), and the sum is kept in double for float rows.
+// log_softmax is (x - max) - log(sum), not x - (max + log(sum)): the shift's rounding at the
+// magnitude of max would otherwise swamp the small outputs when inputs carry a large offset.
 template <typename T>
 void forward_row(index_t dim, const T* x, T* y, bool log) {
   T m = x[0];
@@ -25,8 +27,8 @@ void forward_row(index_t dim, const T* x, T* y, bool log) {
   double sum = 0.0;
   if (log) {
     for (index_t d = 0; d < dim; ++d) sum += std::exp(x[d] - m);
-    const T shift = m + static_cast<T>(std::log(sum));
-    for (index_t d = 0; d < dim; ++d) y[d] = x[d] - shift;
+    const T lse = static_cast<T>(std::log(sum));
+    for (index_t d = 0; d < dim; ++d) y[d] = (x[d] - m) - lse;
   } else {
     for (index_t d = 0; d < dim; ++d) {
       y[d] = std::exp(x[d] - m);
@@ -60,12 +62,12 @@ void forward_block(index_t dim, index_t inner, index_t w, const T* x, T* y, bool
   }
   T scale[kBlock];
   for (index_t i = 0; i < w; ++i)
-    scale[i] = log ? m[i] + static_cast<T>(std::log(sum[i])) : static_cast<T>(1.0 / sum[i]);
+    scale[i] = log ? static_cast<T>(std::log(sum[i])) : static_cast<T>(1.0 / sum[i]);
   for (index_t d = 0; d < dim; ++d) {
     const T* xr = x + d * inner;
     T* yr = y + d * inner;
     if (log)
-      for (index_t i = 0; i < w; ++i) yr[i] = xr[i] - scale[i];
+      for (index_t i = 0; i < w; ++i) yr[i] = (xr[i] - m[i]) - scale[i];
     else
       for (index_t i = 0; i < w; ++i) yr[i] *= scale[i];
   }
