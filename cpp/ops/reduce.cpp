@@ -34,21 +34,51 @@ double pairwise_sum(const T* x, index_t n) {
   return pairwise_sum(x, half) + pairwise_sum(x + half, n - half);
 }
 
-// "a beats b" for a running maximum: larger, or the first NaN (which then stays).
+// "a beats b" for a running maximum: larger, or the first NaN (which then stays). Bitwise
+// operators, not && and ||: no branch, so the column loops vectorise.
 template <typename T>
 inline bool beats(T a, T b) {
-  return a > b || (a != a && b == b);
+  return (a > b) | ((a != a) & (b == b));
 }
+
+// Lanes keep a plain maximum and, apart, any NaN seen. GCC/Clang vector types make the lanes
+// explicit: the compiler does not vectorise a NaN-aware max reduction on its own.
+#if defined(__GNUC__)
+template <typename T>
+struct Vec16;
+template <>
+struct Vec16<float> {
+  typedef float type __attribute__((vector_size(16)));
+};
+template <>
+struct Vec16<double> {
+  typedef double type __attribute__((vector_size(16)));
+};
+#endif
 
 template <typename T>
 T row_max(const T* x, index_t n) {
-  T m[kLanes];
+  T r = x[0];
   index_t i = 0;
-  for (index_t j = 0; j < kLanes; ++j) m[j] = x[0];
-  for (; i + kLanes <= n; i += kLanes)
-    for (index_t j = 0; j < kLanes; ++j) m[j] = beats(x[i + j], m[j]) ? x[i + j] : m[j];
-  T r = m[0];
-  for (index_t j = 1; j < kLanes; ++j) r = beats(m[j], r) ? m[j] : r;
+#if defined(__GNUC__)
+  using V = typename Vec16<T>::type;
+  constexpr index_t L = 16 / sizeof(T);
+  if (n >= 2 * L) {
+    V m, nan;
+    __builtin_memcpy(&m, x, sizeof(V));
+    nan = m;
+    for (i = L; i + L <= n; i += L) {
+      V v;
+      __builtin_memcpy(&v, x + i, sizeof(V));
+      m = v > m ? v : m;
+      nan = v != v ? v : nan;
+    }
+    for (index_t j = 0; j < L; ++j) {
+      r = beats(m[j], r) ? m[j] : r;
+      r = beats(nan[j], r) ? nan[j] : r;
+    }
+  }
+#endif
   for (; i < n; ++i) r = beats(x[i], r) ? x[i] : r;
   return r;
 }
@@ -77,6 +107,19 @@ void reduce_row(ReduceOp op, index_t dim, const T* x, T* y, index_t* argmax) {
 template <typename T>
 void reduce_block(ReduceOp op, index_t dim, index_t inner, index_t w, const T* x, T* y,
                   index_t* argmax) {
+  if (op == ReduceOp::max && !argmax) {
+    T m[kBlock], nan[kBlock];
+    for (index_t i = 0; i < w; ++i) m[i] = nan[i] = x[i];
+    for (index_t d = 1; d < dim; ++d) {
+      const T* xr = x + d * inner;
+      for (index_t i = 0; i < w; ++i) {
+        m[i] = xr[i] > m[i] ? xr[i] : m[i];
+        nan[i] = xr[i] != xr[i] ? xr[i] : nan[i];
+      }
+    }
+    for (index_t i = 0; i < w; ++i) y[i] = nan[i] != nan[i] ? nan[i] : m[i];
+    return;
+  }
   if (op == ReduceOp::max) {
     T m[kBlock];
     index_t a[kBlock];
