@@ -1,12 +1,16 @@
 // Elementwise activations on the CPU: one scalar formula per activation (shared with the fused
 // linear kernel through act_apply/act_derivative) and bulk loops that inline it, split over the
-// thread pool.
+// thread pool. Float32 exp/erf/tanh-based activations take activation_avx2.cpp when enabled.
 #include "ops/activation.hpp"
 
 #include <cmath>
 #include <type_traits>
 
+#include "core/cpu_features.hpp"
 #include "core/threadpool.hpp"
+#if defined(HEPNN_HAVE_AVX2_KERNELS)
+#include "ops/activation_avx2.hpp"
+#endif
 
 namespace hepnn::cpu {
 namespace {
@@ -164,12 +168,38 @@ void backward_loop(index_t n, const T* x, const T* y, const T* dy, T* dx, T a) {
   for (index_t i = 0; i < n; ++i) dx[i] = dy[i] * act_grad_scalar<A>(x[i], y[i], a);
 }
 
+// The AVX2 float32 versions of the exp/erf/tanh-based activations (libm is scalar); they report
+// false for the activations they leave to the portable loops.
+template <typename T>
+bool forward_avx2(Act act, index_t n, const T* x, T* y, T a) {
+#if defined(HEPNN_HAVE_AVX2_KERNELS)
+  if constexpr (std::is_same_v<T, float>) {
+    static const bool enabled = use_avx2_fma();
+    return enabled && avx2::act_forward_f32(act, n, x, y, a);
+  }
+#endif
+  return false;
+}
+
+template <typename T>
+bool backward_avx2(Act act, index_t n, const T* x, const T* dy, T* dx, T a) {
+#if defined(HEPNN_HAVE_AVX2_KERNELS)
+  if constexpr (std::is_same_v<T, float>) {
+    static const bool enabled = use_avx2_fma();
+    return enabled && avx2::act_backward_f32(act, n, x, dy, dx, a);
+  }
+#endif
+  return false;
+}
+
 template <typename T>
 void act_forward(Act act, index_t n, const T* x, T* y, double alpha) {
   const T a = static_cast<T>(alpha);
   dispatch(act, [&](auto tag) {
     constexpr Act A = decltype(tag)::value;
-    parallel_for(n, kGrain, [&](index_t b, index_t e) { forward_loop<A>(e - b, x + b, y + b, a); });
+    parallel_for(n, kGrain, [&](index_t b, index_t e) {
+      if (!forward_avx2(A, e - b, x + b, y + b, a)) forward_loop<A>(e - b, x + b, y + b, a);
+    });
   });
 }
 
@@ -179,7 +209,8 @@ void act_backward(Act act, index_t n, const T* x, const T* y, const T* dy, T* dx
   dispatch(act, [&](auto tag) {
     constexpr Act A = decltype(tag)::value;
     parallel_for(n, kGrain, [&](index_t b, index_t e) {
-      backward_loop<A>(e - b, x + b, y + b, dy + b, dx + b, a);
+      if (!backward_avx2(A, e - b, x + b, dy + b, dx + b, a))
+        backward_loop<A>(e - b, x + b, y + b, dy + b, dx + b, a);
     });
   });
 }

@@ -5,11 +5,63 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
+#include "core/cpu_features.hpp"
 #include "core/threadpool.hpp"
+#if defined(HEPNN_HAVE_AVX2_KERNELS)
+#include "ops/activation_avx2.hpp"
+#endif
 
 namespace hepnn::cpu {
 namespace {
+
+// The three vector primitives: AVX2 for float32 when enabled, plain loops (libm exp) otherwise.
+bool avx2_f32() {
+#if defined(HEPNN_HAVE_AVX2_KERNELS)
+  static const bool enabled = use_avx2_fma();
+  return enabled;
+#else
+  return false;
+#endif
+}
+
+template <typename T>
+T max_of(index_t n, const T* x) {
+#if defined(HEPNN_HAVE_AVX2_KERNELS)
+  if constexpr (std::is_same_v<T, float>)
+    if (avx2_f32()) return avx2::max_f32(n, x);
+#endif
+  T m = x[0];
+  for (index_t i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
+// y[i] = exp(x[i] - shift) (y may be null) and the sum in double.
+template <typename T>
+double exp_shifted_sum(index_t n, const T* x, T shift, T* y) {
+#if defined(HEPNN_HAVE_AVX2_KERNELS)
+  if constexpr (std::is_same_v<T, float>)
+    if (avx2_f32()) return avx2::exp_shifted_sum_f32(n, x, shift, y);
+#endif
+  double sum = 0.0;
+  for (index_t i = 0; i < n; ++i) {
+    const T e = std::exp(x[i] - shift);
+    if (y) y[i] = e;
+    sum += e;
+  }
+  return sum;
+}
+
+// y[i] = exp(x[i]) for x[i] <= 0 (y may be x).
+template <typename T>
+void exp_nonpos(index_t n, const T* x, T* y) {
+#if defined(HEPNN_HAVE_AVX2_KERNELS)
+  if constexpr (std::is_same_v<T, float>)
+    if (avx2_f32()) return avx2::exp_nonpos_f32(n, x, y);
+#endif
+  for (index_t i = 0; i < n; ++i) y[i] = std::exp(x[i]);
+}
 
 // Elements per parallel task below which a single thread does the work.
 constexpr index_t kGrainElems = 32768;
@@ -22,26 +74,19 @@ constexpr index_t kBlock = 256;
 // magnitude of max would otherwise swamp the small outputs when inputs carry a large offset.
 template <typename T>
 void forward_row(index_t dim, const T* x, T* y, bool log) {
-  T m = x[0];
-  for (index_t d = 1; d < dim; ++d) m = x[d] > m ? x[d] : m;
-  double sum = 0.0;
+  const T m = max_of(dim, x);
   if (log) {
-    for (index_t d = 0; d < dim; ++d) sum += std::exp(x[d] - m);
-    const T lse = static_cast<T>(std::log(sum));
+    const T lse = static_cast<T>(std::log(exp_shifted_sum(dim, x, m, static_cast<T*>(nullptr))));
     for (index_t d = 0; d < dim; ++d) y[d] = (x[d] - m) - lse;
   } else {
-    for (index_t d = 0; d < dim; ++d) {
-      y[d] = std::exp(x[d] - m);
-      sum += y[d];
-    }
-    const T inv = static_cast<T>(1.0 / sum);
+    const T inv = static_cast<T>(1.0 / exp_shifted_sum(dim, x, m, y));
     for (index_t d = 0; d < dim; ++d) y[d] *= inv;
   }
 }
 
 template <typename T>
 void forward_block(index_t dim, index_t inner, index_t w, const T* x, T* y, bool log) {
-  T m[kBlock];
+  T m[kBlock], e[kBlock];
   double sum[kBlock];
   for (index_t i = 0; i < w; ++i) {
     m[i] = x[i];
@@ -53,12 +98,10 @@ void forward_block(index_t dim, index_t inner, index_t w, const T* x, T* y, bool
   }
   for (index_t d = 0; d < dim; ++d) {
     const T* xr = x + d * inner;
-    T* yr = y + d * inner;
-    for (index_t i = 0; i < w; ++i) {
-      const T e = std::exp(xr[i] - m[i]);
-      if (!log) yr[i] = e;
-      sum[i] += e;
-    }
+    T* er = log ? e : y + d * inner;
+    for (index_t i = 0; i < w; ++i) er[i] = xr[i] - m[i];
+    exp_nonpos(w, er, er);
+    for (index_t i = 0; i < w; ++i) sum[i] += er[i];
   }
   T scale[kBlock];
   for (index_t i = 0; i < w; ++i)
@@ -81,7 +124,13 @@ void backward_row(index_t dim, const T* y, const T* dy, T* dx, bool log) {
   if (log) {
     for (index_t d = 0; d < dim; ++d) s += dy[d];
     const T st = static_cast<T>(s);
-    for (index_t d = 0; d < dim; ++d) dx[d] = dy[d] - std::exp(y[d]) * st;
+    // exp(y) goes through a stack buffer: dx may alias dy or y.
+    T e[kBlock];
+    for (index_t d0 = 0; d0 < dim; d0 += kBlock) {
+      const index_t w = std::min(kBlock, dim - d0);
+      exp_nonpos(w, y + d0, e);
+      for (index_t d = 0; d < w; ++d) dx[d0 + d] = dy[d0 + d] - e[d] * st;
+    }
   } else {
     for (index_t d = 0; d < dim; ++d) s += static_cast<double>(dy[d]) * y[d];
     const T st = static_cast<T>(s);
@@ -107,9 +156,11 @@ void backward_block(index_t dim, index_t inner, index_t w, const T* y, const T* 
     const T* yr = y + d * inner;
     const T* gr = dy + d * inner;
     T* xr = dx + d * inner;
-    if (log)
-      for (index_t i = 0; i < w; ++i) xr[i] = gr[i] - std::exp(yr[i]) * st[i];
-    else
+    if (log) {
+      T e[kBlock];
+      exp_nonpos(w, yr, e);
+      for (index_t i = 0; i < w; ++i) xr[i] = gr[i] - e[i] * st[i];
+    } else
       for (index_t i = 0; i < w; ++i) xr[i] = yr[i] * (gr[i] - st[i]);
   }
 }
