@@ -284,6 +284,20 @@ def test_optimizer_missing_state_list(op, kw, msg):
     _assert_unchanged(st, snap)
 
 
+@pytest.mark.parametrize("op", list(OPTIMIZERS))
+def test_optimizer_rejects_a_buffer_passed_twice(op):
+    st = _state()
+    st["g"][1] = st["p"][1]
+    snap = _snapshot(st)
+    with pytest.raises(ValueError, match=rf"^\[{op}\] grads\[1\] is the same buffer as params\[1\]"):
+        OPTIMIZERS[op](st)
+    _assert_unchanged(st, snap)
+    st = _state()
+    st["a"][0] = st["g"][0]  # the first state list (momentum_bufs, exp_avgs, square_avgs, state_sums)
+    with pytest.raises(ValueError, match=r"\[0\] is the same buffer as grads\[0\]"):
+        OPTIMIZERS[op](st)
+
+
 def test_state_lists_not_needed_are_ignored():
     st = _state()
     _core.sgd_step(st["p"], st["g"], None, lr=0.1)  # no momentum, no buffers

@@ -3,7 +3,9 @@
 // nothing), then updates the whole list with the GIL released.
 #include <nanobind/stl/vector.h>
 
+#include <initializer_list>
 #include <string>
+#include <utility>
 
 #include "common.hpp"
 #include "core/threadpool.hpp"
@@ -61,6 +63,23 @@ void check_companions(const ArrayList& params, const OptArrayList& l, const char
   for (size_t i = 0; i < params.size(); ++i) check_companion((*l)[i], params[i], op, list, i);
 }
 
+// The kernels assume every buffer of one parameter is its own (restrict pointers): a state passed
+// twice, or a gradient that is the parameter itself, is refused. Absent lists are nullptr.
+void check_distinct(size_t n, std::initializer_list<std::pair<const char*, const ArrayList*>> lists, const char* op) {
+  for (size_t i = 0; i < n; ++i) {
+    if (numel((*lists.begin()->second)[i]) == 0) continue;
+    for (auto a = lists.begin(); a != lists.end(); ++a) {
+      if (!a->second) continue;
+      for (auto b = a + 1; b != lists.end(); ++b) {
+        if (!b->second) continue;
+        check_value((*a->second)[i].data() != (*b->second)[i].data(), op,
+                    item(b->first, i) + " is the same buffer as " + item(a->first, i));
+      }
+    }
+  }
+}
+const ArrayList* list_or_null(const OptArrayList& l) { return l ? &*l : nullptr; }
+
 template <typename T>
 T* at(const OptArrayList& l, size_t i) {
   return l ? ptr<T>((*l)[i]) : nullptr;
@@ -100,6 +119,7 @@ void sgd(const ArrayList& params, const ArrayList& grads, const OptArrayList& bu
   for (size_t i = 0; i < n; ++i) check_param(params[i], op, i);
   check_companions(params, grads, op, "grads");
   check_companions(params, bufs, op, "momentum_bufs");
+  check_distinct(n, {{"params", &params}, {"grads", &grads}, {"momentum_bufs", list_or_null(bufs)}}, op);
   const OptArrayList no_bufs;
   const OptArrayList& b = momentum != 0.0 ? bufs : no_bufs;
   nb::gil_scoped_release release;
@@ -133,6 +153,8 @@ void adam(const ArrayList& params, const ArrayList& grads, const ArrayList& exp_
   check_companions(params, exp_avgs, op, "exp_avgs");
   check_companions(params, exp_avg_sqs, op, "exp_avg_sqs");
   check_companions(params, max_sqs, op, "max_exp_avg_sqs");
+  check_distinct(n, {{"params", &params}, {"grads", &grads}, {"exp_avgs", &exp_avgs}, {"exp_avg_sqs", &exp_avg_sqs},
+                     {"max_exp_avg_sqs", list_or_null(max_sqs)}}, op);
   const OptArrayList none;
   const OptArrayList& mx = amsgrad ? max_sqs : none;
   nb::gil_scoped_release release;
@@ -167,6 +189,8 @@ void rmsprop(const ArrayList& params, const ArrayList& grads, const ArrayList& s
   check_companions(params, square_avgs, op, "square_avgs");
   check_companions(params, grad_avgs, op, "grad_avgs");
   check_companions(params, bufs, op, "momentum_bufs");
+  check_distinct(n, {{"params", &params}, {"grads", &grads}, {"square_avgs", &square_avgs},
+                     {"grad_avgs", list_or_null(grad_avgs)}, {"momentum_bufs", list_or_null(bufs)}}, op);
   const OptArrayList none;
   const OptArrayList& ga = centered ? grad_avgs : none;
   const OptArrayList& mb = momentum > 0.0 ? bufs : none;
@@ -197,6 +221,7 @@ void adagrad(const ArrayList& params, const ArrayList& grads, const ArrayList& s
   for (size_t i = 0; i < n; ++i) check_param(params[i], op, i);
   check_companions(params, grads, op, "grads");
   check_companions(params, state_sums, op, "state_sums");
+  check_distinct(n, {{"params", &params}, {"grads", &grads}, {"state_sums", &state_sums}}, op);
   nb::gil_scoped_release release;
   run_all(params, [&](size_t i, auto tag) {
     using T = decltype(tag);
