@@ -303,3 +303,32 @@ def test_state_lists_not_needed_are_ignored():
     _core.sgd_step(st["p"], st["g"], None, lr=0.1)  # no momentum, no buffers
     _core.rmsprop_step(st["p"], st["g"], [np.abs(x) for x in st["a"]], None, None)
     _core.adam_step(st["p"], st["g"], st["a"], [np.abs(x) for x in st["b"]], None, 1)
+
+
+@pytest.mark.parametrize("op", list(OPTIMIZERS))
+@pytest.mark.parametrize("key", ["p", "a"])
+def test_optimizer_refuses_read_only_buffers(op, key):
+    st = _state()
+    st[key][2].flags.writeable = False
+    snap = _snapshot(st)
+    with pytest.raises(ValueError, match=rf"^\[{op}\] \w+\[2\] is read-only"):
+        OPTIMIZERS[op](st)
+    _assert_unchanged(st, snap)
+
+
+def test_optimizer_accepts_read_only_gradients():
+    st = _state()
+    for g in st["g"]:
+        g.flags.writeable = False
+    before = [p.copy() for p in st["p"]]
+    _core.sgd_step(st["p"], st["g"], None, lr=0.1)
+    for p, b, g in zip(st["p"], before, st["g"]):
+        np.testing.assert_allclose(p, b - 0.1 * g, rtol=1e-15)
+
+
+@pytest.mark.parametrize("op", list(OPTIMIZERS))
+def test_optimizer_refuses_non_arrays(op):
+    st = _state()
+    st["p"][1] = [[1.0, 2.0]]
+    with pytest.raises(TypeError, match=rf"^\[{op}\] params\[1\] is not an array"):
+        OPTIMIZERS[op](st)

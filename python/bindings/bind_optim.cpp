@@ -19,6 +19,10 @@ namespace {
 
 using ArrayList = std::vector<Array>;
 using OptArrayList = std::optional<ArrayList>;
+// Lists the step writes to arrive as plain objects: each is imported as a writable array so that a
+// read-only one (say, a NumPy view with writeable=False) is refused instead of changed in place.
+using ObjList = std::vector<nb::object>;
+using OptObjList = std::optional<ObjList>;
 
 // Parameters at least this large are threaded inside their kernel; smaller ones are spread over
 // the pool one parameter per task (a model's many biases would each be too small to split).
@@ -27,6 +31,27 @@ using OptArrayList = std::optional<ArrayList>;
 constexpr int64_t kLargeParam = 32768;
 
 std::string item(const char* list, size_t i) { return std::string(list) + "[" + std::to_string(i) + "]"; }
+
+Array writable(const nb::object& o, const char* op, const std::string& name) {
+  nb::ndarray<> w;
+  if (nb::try_cast(o, w, false)) return Array(w);
+  Array r;
+  if (nb::try_cast(o, r, false))
+    throw ValueError(op_message(op, name + " is read-only; the step updates it in place"));
+  throw TypeError(op_message(op, name + " is not an array (expected NumPy, CuPy or another DLPack array), got " +
+                                     std::string(nb::type_name(o.type()).c_str())));
+}
+
+ArrayList writable_list(const ObjList& l, const char* op, const char* name) {
+  ArrayList out;
+  out.reserve(l.size());
+  for (size_t i = 0; i < l.size(); ++i) out.push_back(writable(l[i], op, std::string(name) + "[" + std::to_string(i) + "]"));
+  return out;
+}
+OptArrayList writable_list(const OptObjList& l, const char* op, const char* name) {
+  if (!l) return std::nullopt;
+  return writable_list(*l, op, name);
+}
 
 void check_length(const ArrayList& l, size_t n, const char* op, const char* name) {
   check_value(l.size() == n, op, std::string(name) + " has " + std::to_string(l.size()) + " arrays, params has " +
@@ -244,24 +269,55 @@ void adagrad(const ArrayList& params, const ArrayList& grads, const ArrayList& s
 HEPNN_BINDING(optim) {
   using namespace hepnn::py;
   namespace nb = nanobind;
-  m.def("sgd_step", &sgd, nb::arg("params"), nb::arg("grads"), nb::arg("momentum_bufs").none(), nb::arg("lr"),
+  m.def("sgd_step",
+        [](const ObjList& params, const ArrayList& grads, const OptObjList& bufs, double lr, double momentum,
+           double dampening, double weight_decay, bool nesterov, bool maximize, bool first, std::uintptr_t stream) {
+          const char* op = "sgd_step";
+          sgd(writable_list(params, op, "params"), grads, writable_list(bufs, op, "momentum_bufs"), lr, momentum,
+              dampening, weight_decay, nesterov, maximize, first, stream);
+        },
+        nb::arg("params"), nb::arg("grads"), nb::arg("momentum_bufs").none(), nb::arg("lr"),
         nb::arg("momentum") = 0.0, nb::arg("dampening") = 0.0, nb::arg("weight_decay") = 0.0,
         nb::arg("nesterov") = false, nb::arg("maximize") = false, nb::arg("first") = false, nb::arg("stream") = 0,
         "SGD step (torch.optim.SGD formulas) on every parameter of the lists, in place. `first`: the momentum "
         "buffers are uninitialised and receive the gradient.");
-  m.def("adam_step", &adam, nb::arg("params"), nb::arg("grads"), nb::arg("exp_avgs"), nb::arg("exp_avg_sqs"),
+  m.def("adam_step",
+        [](const ObjList& params, const ArrayList& grads, const ObjList& exp_avgs, const ObjList& exp_avg_sqs,
+           const OptObjList& max_sqs, std::int64_t step, double lr, double beta1, double beta2, double eps,
+           double weight_decay, bool decoupled, bool amsgrad, bool maximize, std::uintptr_t stream) {
+          const char* op = "adam_step";
+          adam(writable_list(params, op, "params"), grads, writable_list(exp_avgs, op, "exp_avgs"),
+               writable_list(exp_avg_sqs, op, "exp_avg_sqs"), writable_list(max_sqs, op, "max_exp_avg_sqs"), step,
+               lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad, maximize, stream);
+        },
+        nb::arg("params"), nb::arg("grads"), nb::arg("exp_avgs"), nb::arg("exp_avg_sqs"),
         nb::arg("max_exp_avg_sqs").none(), nb::arg("step"), nb::arg("lr") = 1e-3, nb::arg("beta1") = 0.9,
         nb::arg("beta2") = 0.999, nb::arg("eps") = 1e-8, nb::arg("weight_decay") = 0.0, nb::arg("decoupled") = false,
         nb::arg("amsgrad") = false, nb::arg("maximize") = false, nb::arg("stream") = 0,
         "Adam step (AdamW when decoupled=True), torch.optim formulas, in place; `step` counts from 1.");
-  m.def("rmsprop_step", &rmsprop, nb::arg("params"), nb::arg("grads"), nb::arg("square_avgs"),
-        nb::arg("grad_avgs").none(), nb::arg("momentum_bufs").none(), nb::arg("lr") = 1e-2, nb::arg("alpha") = 0.99,
-        nb::arg("eps") = 1e-8, nb::arg("weight_decay") = 0.0, nb::arg("momentum") = 0.0, nb::arg("centered") = false,
+  m.def("rmsprop_step",
+        [](const ObjList& params, const ArrayList& grads, const ObjList& square_avgs, const OptObjList& grad_avgs,
+           const OptObjList& bufs, double lr, double alpha, double eps, double weight_decay, double momentum,
+           bool centered, bool maximize, std::uintptr_t stream) {
+          const char* op = "rmsprop_step";
+          rmsprop(writable_list(params, op, "params"), grads, writable_list(square_avgs, op, "square_avgs"),
+                  writable_list(grad_avgs, op, "grad_avgs"), writable_list(bufs, op, "momentum_bufs"), lr, alpha,
+                  eps, weight_decay, momentum, centered, maximize, stream);
+        },
+        nb::arg("params"), nb::arg("grads"), nb::arg("square_avgs"), nb::arg("grad_avgs").none(),
+        nb::arg("momentum_bufs").none(), nb::arg("lr") = 1e-2, nb::arg("alpha") = 0.99, nb::arg("eps") = 1e-8,
+        nb::arg("weight_decay") = 0.0, nb::arg("momentum") = 0.0, nb::arg("centered") = false,
         nb::arg("maximize") = false, nb::arg("stream") = 0,
         "RMSprop step (torch.optim.RMSprop formulas) in place; grad_avgs needed when centered, momentum_bufs when "
         "momentum > 0.");
-  m.def("adagrad_step", &adagrad, nb::arg("params"), nb::arg("grads"), nb::arg("state_sums"), nb::arg("step"),
-        nb::arg("lr") = 1e-2, nb::arg("lr_decay") = 0.0, nb::arg("weight_decay") = 0.0, nb::arg("eps") = 1e-10,
-        nb::arg("maximize") = false, nb::arg("stream") = 0,
-        "Adagrad step (torch.optim.Adagrad formulas) in place; `step` counts from 1.");
+  m.def("adagrad_step",
+        [](const ObjList& params, const ArrayList& grads, const ObjList& state_sums, std::int64_t step, double lr,
+           double lr_decay, double weight_decay, double eps, bool maximize, std::uintptr_t stream) {
+          const char* op = "adagrad_step";
+          adagrad(writable_list(params, op, "params"), grads, writable_list(state_sums, op, "state_sums"), step, lr,
+                  lr_decay, weight_decay, eps, maximize, stream);
+        },
+        nb::arg("params"), nb::arg("grads"), nb::arg("state_sums"), nb::arg("step"), nb::arg("lr") = 1e-2,
+        nb::arg("lr_decay") = 0.0, nb::arg("weight_decay") = 0.0, nb::arg("eps") = 1e-10, nb::arg("maximize") = false,
+        nb::arg("stream") = 0, "Adagrad step (torch.optim.Adagrad formulas) in place; `step` counts from 1.");
 }
