@@ -86,3 +86,28 @@ def test_batched_threads_agree(restore_threads):
         results.append(out)
     np.testing.assert_array_equal(results[0], results[1])
     np.testing.assert_allclose(results[0], a.astype(np.float64) @ b, rtol=2e-4, atol=2e-4)
+
+
+@pytest.mark.parametrize("act", ["relu", "gelu"])
+def test_linear_threads_agree_and_optional_outputs(act, restore_threads):
+    # 2048 rows spread the dz pass and both backward GEMMs over threads.
+    rng = np.random.default_rng(7)
+    B, I, O = 2048, 96, 80
+    x = rng.standard_normal((B, I)).astype(np.float32)
+    w = (rng.standard_normal((O, I)) / 10).astype(np.float32)
+    b = rng.standard_normal(O).astype(np.float32)
+    dy = rng.standard_normal((B, O)).astype(np.float32)
+    runs = []
+    for threads in (1, 2):
+        core.set_num_threads(threads)
+        y, z = np.full((B, O), np.nan, np.float32), np.full((B, O), np.nan, np.float32)
+        core.linear_forward(x, w, b, y, z, act=act)
+        dx, dw, db = np.full((B, I), np.nan, np.float32), np.full((O, I), np.nan, np.float32), np.full(O, np.nan, np.float32)
+        core.linear_backward(x, w, z, y, dy, dx, dw, db, act=act)
+        # dx and db are optional: the remaining outputs must not change.
+        dw2 = np.full((O, I), np.nan, np.float32)
+        core.linear_backward(x, w, z, y, dy, None, dw2, None, act=act)
+        np.testing.assert_array_equal(dw, dw2)
+        runs.append((y, z, dx, dw, db))
+    for one, two in zip(*runs):
+        np.testing.assert_array_equal(one, two)
