@@ -57,53 +57,66 @@ T* thread_buffer(int slot, size_t count) {
 }
 
 // A(i0:i0+mc, p0:p0+kc) -> panels of mr rows, each kc steps of mr values (rows past mc are 0).
+// Source rows are read contiguously in both layouts: a strided walk down a column of a large
+// matrix touches a new page per element.
 template <typename T>
 void pack_a(Trans ta, const T* A, index_t lda, index_t i0, index_t mc, index_t p0, index_t kc,
             index_t mr, T* out) {
-  for (index_t ir = 0; ir < mc; ir += mr) {
-    const index_t m = std::min(mr, mc - ir);
-    T* dst = out + ir * kc;
-    if (ta == Trans::N) {
+  if (ta == Trans::N) {
+    for (index_t ir = 0; ir < mc; ir += mr) {
+      const index_t m = std::min(mr, mc - ir);
+      T* dst = out + ir * kc;
       for (index_t i = 0; i < m; ++i) {
         const T* src = A + (i0 + ir + i) * lda + p0;
         for (index_t p = 0; p < kc; ++p) dst[p * mr + i] = src[p];
       }
       for (index_t i = m; i < mr; ++i)
         for (index_t p = 0; p < kc; ++p) dst[p * mr + i] = T(0);
-    } else {
-      for (index_t p = 0; p < kc; ++p) {
-        const T* src = A + (p0 + p) * lda + i0 + ir;
-        T* d = dst + p * mr;
-        for (index_t i = 0; i < m; ++i) d[i] = src[i];
-        for (index_t i = m; i < mr; ++i) d[i] = T(0);
-      }
+    }
+    return;
+  }
+  // op(A) = A^T: row p of the stored matrix holds step p of every panel.
+  for (index_t p = 0; p < kc; ++p) {
+    const T* src = A + (p0 + p) * lda + i0;
+    for (index_t ir = 0; ir < mc; ir += mr) {
+      const index_t m = std::min(mr, mc - ir);
+      T* d = out + ir * kc + p * mr;
+      for (index_t i = 0; i < m; ++i) d[i] = src[ir + i];
+      for (index_t i = m; i < mr; ++i) d[i] = T(0);
     }
   }
 }
 
-// B(p0:p0+kc, j0+panel*nr ...) -> panels [pb, pe) of nr columns, each kc steps of nr values.
+// B(p0:p0+kc, j0 + [pb*nr, pe*nr)) -> panels of nr columns, each kc steps of nr values
+// (columns past nc are 0). Stored rows are read contiguously, as in pack_a.
 template <typename T>
 void pack_b(Trans tb, const T* B, index_t ldb, index_t p0, index_t kc, index_t j0, index_t nc,
             index_t nr, index_t pb, index_t pe, T* out) {
+  if (tb == Trans::N) {
+    const index_t jb = pb * nr, je = std::min(nc, pe * nr);
+    for (index_t p = 0; p < kc; ++p) {
+      const T* src = B + (p0 + p) * ldb + j0;
+      index_t jr = jb;
+      for (; jr + nr <= je; jr += nr) std::memcpy(out + jr * kc + p * nr, src + jr, size_t(nr) * sizeof(T));
+      if (jr < je) {
+        T* d = out + jr * kc + p * nr;
+        const index_t n = je - jr;
+        for (index_t j = 0; j < n; ++j) d[j] = src[jr + j];
+        for (index_t j = n; j < nr; ++j) d[j] = T(0);
+      }
+    }
+    return;
+  }
   for (index_t panel = pb; panel < pe; ++panel) {
     const index_t jr = panel * nr;
     const index_t n = std::min(nr, nc - jr);
     T* dst = out + jr * kc;
-    if (tb == Trans::N) {
-      for (index_t p = 0; p < kc; ++p) {
-        const T* src = B + (p0 + p) * ldb + j0 + jr;
-        T* d = dst + p * nr;
-        for (index_t j = 0; j < n; ++j) d[j] = src[j];
-        for (index_t j = n; j < nr; ++j) d[j] = T(0);
-      }
-    } else {
-      for (index_t j = 0; j < n; ++j) {
-        const T* src = B + (j0 + jr + j) * ldb + p0;
-        for (index_t p = 0; p < kc; ++p) dst[p * nr + j] = src[p];
-      }
-      for (index_t j = n; j < nr; ++j)
-        for (index_t p = 0; p < kc; ++p) dst[p * nr + j] = T(0);
+    for (index_t j = 0; j < n; ++j) {
+      const T* src = B + (j0 + jr + j) * ldb + p0;
+      for (index_t p = 0; p < kc; ++p) dst[p * nr + j] = src[p];
     }
+    for (index_t j = n; j < nr; ++j)
+      for (index_t p = 0; p < kc; ++p) dst[p * nr + j] = T(0);
   }
 }
 

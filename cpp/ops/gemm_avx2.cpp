@@ -49,41 +49,58 @@ void avx2_ukernel(index_t k, const typename S::T* __restrict a, const typename S
   V c00 = S::zero(), c01 = S::zero(), c10 = S::zero(), c11 = S::zero();
   V c20 = S::zero(), c21 = S::zero(), c30 = S::zero(), c31 = S::zero();
   V c40 = S::zero(), c41 = S::zero(), c50 = S::zero(), c51 = S::zero();
-#define HEPNN_STEP(P)                                                              \
-  {                                                                                \
-    const V b0 = S::load(b + (P) * NR), b1 = S::load(b + (P) * NR + W);            \
-    V ai = S::bcast(a + (P) * MR + 0);                                             \
-    c00 = S::fma(ai, b0, c00);                                                     \
-    c01 = S::fma(ai, b1, c01);                                                     \
-    ai = S::bcast(a + (P) * MR + 1);                                               \
-    c10 = S::fma(ai, b0, c10);                                                     \
-    c11 = S::fma(ai, b1, c11);                                                     \
-    ai = S::bcast(a + (P) * MR + 2);                                               \
-    c20 = S::fma(ai, b0, c20);                                                     \
-    c21 = S::fma(ai, b1, c21);                                                     \
-    ai = S::bcast(a + (P) * MR + 3);                                               \
-    c30 = S::fma(ai, b0, c30);                                                     \
-    c31 = S::fma(ai, b1, c31);                                                     \
-    ai = S::bcast(a + (P) * MR + 4);                                               \
-    c40 = S::fma(ai, b0, c40);                                                     \
-    c41 = S::fma(ai, b1, c41);                                                     \
-    ai = S::bcast(a + (P) * MR + 5);                                               \
-    c50 = S::fma(ai, b0, c50);                                                     \
-    c51 = S::fma(ai, b1, c51);                                                     \
-  }
+  // The k loop is written in assembly: with intrinsics GCC spills one accumulator per unrolled
+  // iteration (it hoists broadcasts and runs out of the 16 ymm registers), putting a
+  // store-to-load round trip on an FMA dependency chain. ymm13-15 hold the operands.
+#define HEPNN_ROW(P, R, ES, BC, FMA, C0, C1)                                      \
+  BC " " #P "*6*" ES "+" #R "*" ES "(%[a]), %%ymm13\n\t"                          \
+  FMA " %%ymm14, %%ymm13, %[" C0 "]\n\t"                                          \
+  FMA " %%ymm15, %%ymm13, %[" C1 "]\n\t"
+#define HEPNN_STEP(P, ES, BC, FMA)                                                \
+  "vmovups " #P "*64(%[b]), %%ymm14\n\t"                                          \
+  "vmovups " #P "*64+32(%[b]), %%ymm15\n\t"                                       \
+  HEPNN_ROW(P, 0, ES, BC, FMA, "c00", "c01") HEPNN_ROW(P, 1, ES, BC, FMA, "c10", "c11") \
+  HEPNN_ROW(P, 2, ES, BC, FMA, "c20", "c21") HEPNN_ROW(P, 3, ES, BC, FMA, "c30", "c31") \
+  HEPNN_ROW(P, 4, ES, BC, FMA, "c40", "c41") HEPNN_ROW(P, 5, ES, BC, FMA, "c50", "c51")
+#define HEPNN_OPERANDS                                                            \
+  : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20), \
+    [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41), \
+    [c50] "+x"(c50), [c51] "+x"(c51)                                               \
+  : [a] "r"(a), [b] "r"(b)                                                         \
+  : "xmm13", "xmm14", "xmm15", "memory"
   index_t p = 0;
-  for (; p + 4 <= k; p += 4) {
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * NR), _MM_HINT_T0);
-    HEPNN_STEP(0) HEPNN_STEP(1) HEPNN_STEP(2) HEPNN_STEP(3)
-    a += 4 * MR;
-    b += 4 * NR;
+  if constexpr (W == 8) {
+    for (; p + 4 <= k; p += 4) {
+      asm volatile("prefetcht0 512(%[b])\n\t" HEPNN_STEP(0, "4", "vbroadcastss", "vfmadd231ps")
+                   HEPNN_STEP(1, "4", "vbroadcastss", "vfmadd231ps")
+                   HEPNN_STEP(2, "4", "vbroadcastss", "vfmadd231ps")
+                   HEPNN_STEP(3, "4", "vbroadcastss", "vfmadd231ps") HEPNN_OPERANDS);
+      a += 4 * MR;
+      b += 4 * NR;
+    }
+    for (; p < k; ++p) {
+      asm volatile(HEPNN_STEP(0, "4", "vbroadcastss", "vfmadd231ps") HEPNN_OPERANDS);
+      a += MR;
+      b += NR;
+    }
+  } else {
+    for (; p + 4 <= k; p += 4) {
+      asm volatile("prefetcht0 512(%[b])\n\t" HEPNN_STEP(0, "8", "vbroadcastsd", "vfmadd231pd")
+                   HEPNN_STEP(1, "8", "vbroadcastsd", "vfmadd231pd")
+                   HEPNN_STEP(2, "8", "vbroadcastsd", "vfmadd231pd")
+                   HEPNN_STEP(3, "8", "vbroadcastsd", "vfmadd231pd") HEPNN_OPERANDS);
+      a += 4 * MR;
+      b += 4 * NR;
+    }
+    for (; p < k; ++p) {
+      asm volatile(HEPNN_STEP(0, "8", "vbroadcastsd", "vfmadd231pd") HEPNN_OPERANDS);
+      a += MR;
+      b += NR;
+    }
   }
-  for (; p < k; ++p) {
-    HEPNN_STEP(0)
-    a += MR;
-    b += NR;
-  }
+#undef HEPNN_OPERANDS
 #undef HEPNN_STEP
+#undef HEPNN_ROW
 
   const V va = S::set1(alpha);
   if (m == MR && n == NR) {

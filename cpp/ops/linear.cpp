@@ -83,8 +83,8 @@ void linear_forward(index_t B, index_t I, index_t O, const T* x, const T* W, con
 template <typename T>
 void linear_backward(index_t B, index_t I, index_t O, const T* x, const T* W, const T* z,
                      const T* y, const T* dy, Act act, double alpha, T* dx, T* dW, T* db) {
-  check_value(z || !act_needs_preactivation(act), "linear_backward",
-              "this activation needs the pre-activation z, got none");
+  if (!z && act_needs_preactivation(act))
+    throw ValueError(op_message("linear_backward", "this activation needs the pre-activation z, got none"));
   // dz: for act none it is dy itself, no copy.
   const T* dz = dy;
   if (act != Act::none && B > 0 && O > 0) {

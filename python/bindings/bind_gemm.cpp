@@ -24,7 +24,7 @@ void require_disjoint(const Array& out, const Array& in, const char* op, const c
   const auto* i = static_cast<const char*>(in.data());
   const bool overlap = numel(out) > 0 && numel(in) > 0 && o < i + numel(in) * item &&
                        i < o + numel(out) * item;
-  check_value(!overlap, op, std::string("out shares memory with ") + name);
+  if (overlap) throw ValueError(op_message(op, std::string("out shares memory with ") + name));
 }
 
 struct GemmShape {
@@ -36,8 +36,9 @@ struct GemmShape {
 GemmShape check_gemm(const Array& a, const Array& b, const Array& out, bool ta, bool tb) {
   for (auto [arr, name] : {std::pair{&a, "a"}, {&b, "b"}, {&out, "out"}}) {
     require_supported_device(*arr, kOp, name);
-    check_value(arr->ndim() == 2 || arr->ndim() == 3, kOp,
-                std::string(name) + " has shape " + shape_str(*arr) + ", expected 2 or 3 dimensions");
+    if (arr->ndim() != 2 && arr->ndim() != 3)
+      throw ValueError(op_message(kOp, std::string(name) + " has shape " + shape_str(*arr) +
+                                           ", expected 2 or 3 dimensions"));
   }
   require_same_device(b, a, kOp, "b");
   require_same_device(out, a, kOp, "out");
@@ -118,9 +119,10 @@ HEPNN_BINDING(gemm) {
       [](Array a, Array b, Array out, bool trans_a, bool trans_b, double alpha, double beta,
          std::uintptr_t stream) {
         const GemmShape s = check_gemm(a, b, out, trans_a, trans_b);
-        hepnn::check_value(std::isfinite(alpha) && std::isfinite(beta), kOp,
-                           "alpha and beta must be finite, got alpha=" + std::to_string(alpha) +
-                               ", beta=" + std::to_string(beta));
+        if (!std::isfinite(alpha) || !std::isfinite(beta))
+          throw hepnn::ValueError(hepnn::op_message(kOp, "alpha and beta must be finite, got alpha=" +
+                                                             std::to_string(alpha) + ", beta=" +
+                                                             std::to_string(beta)));
         require_disjoint(out, a, kOp, "a");
         require_disjoint(out, b, kOp, "b");
         nb::gil_scoped_release release;

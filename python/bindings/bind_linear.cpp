@@ -71,7 +71,8 @@ Dims check_x_w(const char* op, const Array& x, const Array& w) {
 }
 
 void check_alpha(const char* op, double alpha) {
-  check_value(std::isfinite(alpha), op, "alpha must be finite, got " + std::to_string(alpha));
+  if (!std::isfinite(alpha))
+    throw ValueError(op_message(op, "alpha must be finite, got " + std::to_string(alpha)));
 }
 
 template <typename T>
@@ -142,9 +143,9 @@ HEPNN_BINDING(linear) {
         const hepnn::DType dt = check_common(op, {{&x, "x"}, {&w, "w"}, {opt(z), "z"}, {&y, "y"}, {&dy, "dy"},
                                            {opt(dx), "dx"}, {&dw, "dw"}, {opt(db), "db"}});
         const Dims d = check_x_w(op, x, w);
-        hepnn::check_value(z.has_value() || !hepnn::cpu::act_needs_preactivation(act), op,
-                           std::string("activation '") + act_name +
-                               "' needs the pre-activation z (keep z from linear_forward)");
+        if (!z && hepnn::cpu::act_needs_preactivation(act))
+          throw hepnn::ValueError(hepnn::op_message(op, "activation '" + act_name +
+                                                            "' needs the pre-activation z (keep z from linear_forward)"));
         if (z) require_shape(*z, {d.B, d.O}, op, "z");
         require_shape(y, {d.B, d.O}, op, "y");
         require_shape(dy, {d.B, d.O}, op, "dy");
