@@ -13,6 +13,14 @@
 namespace hepnn::cuda {
 namespace {
 
+// NOTE: not inlined: the epilogue runs once per micro-tile element (up to 64 unrolled copies),
+// and inlining the whole activation switch into each copy bloats code and compile time for a
+// step that costs little next to the K loop.
+template <typename T>
+__device__ __noinline__ T epilogue_act(Act act, T v, T alpha) {
+  return act_apply(act, v, alpha);
+}
+
 template <typename T>
 struct BiasActEpilogue {
   const T* b;
@@ -24,7 +32,7 @@ struct BiasActEpilogue {
   __device__ __forceinline__ void operator()(index_t, index_t m, index_t n, T acc) const {
     const T v = b ? acc + b[n] : acc;
     if (z) z[m * ld + n] = v;
-    y[m * ld + n] = act_apply(act, v, alpha);
+    y[m * ld + n] = act == Act::none ? v : epilogue_act(act, v, alpha);
   }
 };
 
