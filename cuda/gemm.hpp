@@ -1,4 +1,5 @@
-// CUDA twin of cpp/ops/gemm.hpp (same signature plus the stream to launch on). Dense matrix multiply on the CPU, row-major: C = alpha * op(A) @ op(B) + beta * C.
+// CUDA twin of cpp/ops/gemm.hpp (same signature plus the stream to launch on).
+// Dense matrix multiply on the GPU, row-major: C = alpha * op(A) @ op(B) + beta * C.
 // op(A) is M x K, op(B) is K x N; lda/ldb/ldc are row strides in elements. beta == 0 never reads C
 // (so C may hold NaN or garbage). Instantiated for float and double.
 #pragma once

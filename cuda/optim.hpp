@@ -1,4 +1,5 @@
-// CUDA twin of cpp/ops/optim.hpp (same signature plus the stream to launch on). Fused optimizer steps over one parameter buffer of n elements; the bindings call them for every
+// CUDA twin of cpp/ops/optim.hpp (same signature plus the stream to launch on).
+// Fused optimizer steps over one parameter buffer of n elements; the bindings call them for every
 // parameter of a model in one call. Formulas and argument names follow torch.optim.
 #pragma once
 #include <cstdint>

@@ -1,4 +1,5 @@
-// CUDA twin of cpp/ops/reduce.hpp (same signature plus the stream to launch on). Reductions over one axis of a contiguous array seen as (outer, dim, inner) -> (outer, inner).
+// CUDA twin of cpp/ops/reduce.hpp (same signature plus the stream to launch on).
+// Reductions over one axis of a contiguous array seen as (outer, dim, inner) -> (outer, inner).
 #pragma once
 #include "core/types.hpp"
 #include "ops/reduce.hpp"

@@ -1,4 +1,5 @@
-// CUDA twin of cpp/ops/softmax.hpp (same signature plus the stream to launch on). Softmax and log-softmax over one axis of a contiguous array seen as (outer, dim, inner).
+// CUDA twin of cpp/ops/softmax.hpp (same signature plus the stream to launch on).
+// Softmax and log-softmax over one axis of a contiguous array seen as (outer, dim, inner).
 #pragma once
 #include "core/types.hpp"
 

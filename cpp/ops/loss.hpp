@@ -1,7 +1,9 @@
 // Fused losses: value and gradient with respect to the prediction in one pass.
 // Per-sample weights w (HEP event weights, may be null). Reductions:
 //   sum  -> sum_i w_i l_i;   mean -> sum_i w_i l_i / sum_i w_i   (plain mean when w is null);
-//   none -> per-sample losses written to `out` (B values), grad is then of sum.
+//   none -> w_i l_if written to `out` (B x F for mse/bce, B for cross-entropy), grad is then
+//           d(sum of out)/d pred; `loss` receives 0.
+// Weighted mean with sum_i w_i == 0 throws ValueError "[op] event weights sum to zero".
 // NOTE: weighted "mean" normalises by the sum of weights, the convention of weighted
 // histograms, not torch's mean over w_i * l_i.
 #pragma once

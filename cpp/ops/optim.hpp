@@ -4,6 +4,18 @@
 #include <cstdint>
 #include "core/types.hpp"
 
+namespace hepnn {
+
+// Hyper-parameter checks shared by the CPU kernels and the bindings (which run them once before
+// updating any parameter, on either backend): ValueError "[<op>] ..." for NaN/inf, a negative lr,
+// betas outside [0, 1), eps <= 0, step < 1, nesterov without momentum or with dampening ...
+void check_sgd_args(double lr, double momentum, double dampening, double weight_decay, bool nesterov);
+void check_adam_args(std::int64_t step, double lr, double beta1, double beta2, double eps, double weight_decay);
+void check_rmsprop_args(double lr, double alpha, double eps, double weight_decay, double momentum);
+void check_adagrad_args(std::int64_t step, double lr, double lr_decay, double weight_decay, double eps);
+
+}  // namespace hepnn
+
 namespace hepnn::cpu {
 
 // `first`: the momentum buffer is uninitialised (torch initialises it to the gradient).

@@ -1,0 +1,155 @@
+"""GEMM speed: hepnn._core.gemm against NumPy's BLAS (OpenBLAS in the wheels) on square sizes and
+the MLP shapes that dominate training (batch 256), with 1 and 2 threads; prints a markdown table of
+median GFLOP/s, the hepnn/NumPy ratio and hepnn's share of the machine's fp32 FMA peak.
+
+    PYTHONPATH=python python bench/bench_gemm.py [--dtype float32] [--threads 1,2] [--quick]
+
+Peak = threads x clock (from /proc/cpuinfo) x 32 fp32 FLOP/cycle (2 FMA pipes x 8 lanes x 2), the
+AVX2 figure for Zen/Haswell-class cores; halve it for float64. Shapes are M x K x N.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+import hepnn._core as core  # noqa: E402  (the Python Tensor layer is not needed here)
+
+SQUARE = [256, 512, 1024, 2048]
+MLP = [(256, 30, 128), (256, 128, 128), (256, 512, 512)]
+# OpenBLAS reads these at load time; some machines set them to values that slow it down.
+OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+NUMPY_SIDE = r"""
+import json, sys, time
+import numpy as np
+shapes, dtype, budget = json.loads(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+sys.path.insert(0, sys.argv[4])
+from bench_gemm import median_seconds
+rng = np.random.default_rng(0)
+out = []
+for M, K, N in shapes:
+    a = rng.standard_normal((M, K)).astype(dtype)
+    b = rng.standard_normal((K, N)).astype(dtype)
+    c = np.empty((M, N), dtype)
+    out.append(median_seconds(lambda: np.matmul(a, b, out=c), 2.0 * M * N * K, budget))
+print(json.dumps(out))
+"""
+
+
+def median_seconds(fn, flops, budget):
+    """Median time of one call, repeating for about `budget` seconds (at least 5 timings);
+    tiny calls are timed in batches so the timer's resolution does not matter."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - t0, 1e-7)
+    inner = max(1, int(2e-4 / once))
+    reps = max(5, min(2000, int(budget / (once * inner))))
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - t0) / inner)
+    return float(np.median(times))
+
+
+def cpu_info():
+    model, mhz = "unknown CPU", []
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("cpu MHz"):
+                    mhz.append(float(line.split(":", 1)[1]))
+    except OSError:
+        pass
+    return model, (max(mhz) / 1000.0 if mhz else None)
+
+
+def numpy_times(shapes, dtype, threads, budget):
+    """NumPy timings with `threads` BLAS threads: in-process through threadpoolctl when it is
+    installed and the environment is clean, else in a subprocess with OPENBLAS_NUM_THREADS."""
+    dirty = any(v in os.environ for v in OPENBLAS_OVERRIDES)
+    if not dirty:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            threadpool_limits = None
+        if threadpool_limits is not None:
+            rng = np.random.default_rng(0)
+            res = []
+            with threadpool_limits(limits=threads, user_api="blas"):
+                for M, K, N in shapes:
+                    a = rng.standard_normal((M, K)).astype(dtype)
+                    b = rng.standard_normal((K, N)).astype(dtype)
+                    c = np.empty((M, N), dtype)
+                    res.append(median_seconds(lambda: np.matmul(a, b, out=c), 2.0 * M * N * K, budget))
+            return res
+    env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_OVERRIDES}
+    env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    run = subprocess.run(
+        [sys.executable, "-c", NUMPY_SIDE, json.dumps(shapes), np.dtype(dtype).name, str(budget),
+         os.path.dirname(os.path.abspath(__file__))],
+        env=env, capture_output=True, text=True, check=True)
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def hepnn_times(shapes, dtype, threads, budget):
+    core.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    res = []
+    for M, K, N in shapes:
+        a = rng.standard_normal((M, K)).astype(dtype)
+        b = rng.standard_normal((K, N)).astype(dtype)
+        c = np.empty((M, N), dtype)
+        res.append(median_seconds(lambda: core.gemm(a, b, c), 2.0 * M * N * K, budget))
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--quick", action="store_true", help="shorter timings, no n = 2048")
+    args = ap.parse_args()
+
+    dtype = np.dtype(args.dtype).type
+    budget = 0.15 if args.quick else 0.6
+    shapes = [(n, n, n) for n in SQUARE if not (args.quick and n > 1024)] + MLP
+    model, ghz = cpu_info()
+    flop_per_cycle = 32 if dtype == np.float32 else 16
+    default_threads = core.get_num_threads()
+    print(f"# hepnn GEMM ({args.dtype}) vs NumPy {np.__version__}")
+    print(f"CPU: {model}, {os.cpu_count()} logical CPUs, clock {ghz or float('nan'):.2f} GHz (/proc/cpuinfo); "
+          f"AVX2 kernels: {core.cpu_features()['avx2_kernels']}; load average before: "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print()
+    print("| shape M x K x N | threads | hepnn GFLOP/s | NumPy GFLOP/s | hepnn / NumPy | hepnn % of peak |")
+    print("|---|---:|---:|---:|---:|---:|")
+    try:
+        for threads in [int(t) for t in args.threads.split(",")]:
+            hep = hepnn_times(shapes, dtype, threads, budget)
+            ref = numpy_times(shapes, dtype, threads, budget)
+            peak = threads * ghz * flop_per_cycle if ghz else None
+            for (M, K, N), th, tn in zip(shapes, hep, ref):
+                flops = 2.0 * M * N * K
+                g_h, g_n = flops / th / 1e9, flops / tn / 1e9
+                pct = f"{100 * g_h / peak:.0f}%" if peak else "n/a"
+                print(f"| {M} x {K} x {N} | {threads} | {g_h:.1f} | {g_n:.1f} | {g_h / g_n:.2f} | {pct} |")
+    finally:
+        core.set_num_threads(default_threads)
+    print()
+    print(f"Load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          "(a shared machine: other processes on the cores make both columns noisy).")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+// AVX2+FMA GEMM micro-kernels (compiled with -mavx2 -mfma, chosen at run time): a 6x16 fp32 and
+// a 6x8 fp64 register tile, i.e. 12 ymm accumulators + 2 B vectors + 1 broadcast = 15 of 16 ymm.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "ops/gemm_ukernel.hpp"
+
+namespace hepnn::cpu::detail {
+namespace {
+
+// Thin overloads so one kernel body serves both precisions.
+struct F32 {
+  using T = float;
+  using V = __m256;
+  static constexpr int W = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V load(const T* p) { return _mm256_loadu_ps(p); }
+  static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
+  static V bcast(const T* p) { return _mm256_broadcast_ss(p); }
+  static V set1(T x) { return _mm256_set1_ps(x); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+};
+struct F64 {
+  using T = double;
+  using V = __m256d;
+  static constexpr int W = 4;
+  static V zero() { return _mm256_setzero_pd(); }
+  static V load(const T* p) { return _mm256_loadu_pd(p); }
+  static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
+  static V bcast(const T* p) { return _mm256_broadcast_sd(p); }
+  static V set1(T x) { return _mm256_set1_pd(x); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
+};
+
+// Six rows x 2 vectors. The accumulators are named variables, not an array: GCC keeps an
+// array of vectors in memory once any path takes its address, which costs a store per FMA.
+template <typename S>
+void avx2_ukernel(index_t k, const typename S::T* __restrict a, const typename S::T* __restrict b,
+                  typename S::T* __restrict c, index_t ldc, typename S::T alpha,
+                  typename S::T beta, index_t m, index_t n) {
+  using T = typename S::T;
+  using V = typename S::V;
+  constexpr int W = S::W, MR = 6, NR = 2 * W;
+  for (index_t i = 0; i < m; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+
+  V c00 = S::zero(), c01 = S::zero(), c10 = S::zero(), c11 = S::zero();
+  V c20 = S::zero(), c21 = S::zero(), c30 = S::zero(), c31 = S::zero();
+  V c40 = S::zero(), c41 = S::zero(), c50 = S::zero(), c51 = S::zero();
+  // The k loop is written in assembly: with intrinsics GCC spills one accumulator per unrolled
+  // iteration (it hoists broadcasts and runs out of the 16 ymm registers), putting a
+  // store-to-load round trip on an FMA dependency chain. ymm13-15 hold the operands.
+#define HEPNN_ROW(P, R, ES, BC, FMA, C0, C1)                                      \
+  BC " " #P "*6*" ES "+" #R "*" ES "(%[a]), %%ymm13\n\t"                          \
+  FMA " %%ymm14, %%ymm13, %[" C0 "]\n\t"                                          \
+  FMA " %%ymm15, %%ymm13, %[" C1 "]\n\t"
+#define HEPNN_STEP(P, ES, BC, FMA)                                                \
+  "vmovups " #P "*64(%[b]), %%ymm14\n\t"                                          \
+  "vmovups " #P "*64+32(%[b]), %%ymm15\n\t"                                       \
+  HEPNN_ROW(P, 0, ES, BC, FMA, "c00", "c01") HEPNN_ROW(P, 1, ES, BC, FMA, "c10", "c11") \
+  HEPNN_ROW(P, 2, ES, BC, FMA, "c20", "c21") HEPNN_ROW(P, 3, ES, BC, FMA, "c30", "c31") \
+  HEPNN_ROW(P, 4, ES, BC, FMA, "c40", "c41") HEPNN_ROW(P, 5, ES, BC, FMA, "c50", "c51")
+#define HEPNN_OPERANDS                                                            \
+  : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20), \
+    [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41), \
+    [c50] "+x"(c50), [c51] "+x"(c51)                                               \
+  : [a] "r"(a), [b] "r"(b)                                                         \
+  : "xmm13", "xmm14", "xmm15", "memory"
+  index_t p = 0;
+  if constexpr (W == 8) {
+    for (; p + 4 <= k; p += 4) {
+      asm volatile("prefetcht0 512(%[b])\n\t" HEPNN_STEP(0, "4", "vbroadcastss", "vfmadd231ps")
+                   HEPNN_STEP(1, "4", "vbroadcastss", "vfmadd231ps")
+                   HEPNN_STEP(2, "4", "vbroadcastss", "vfmadd231ps")
+                   HEPNN_STEP(3, "4", "vbroadcastss", "vfmadd231ps") HEPNN_OPERANDS);
+      a += 4 * MR;
+      b += 4 * NR;
+    }
+    for (; p < k; ++p) {
+      asm volatile(HEPNN_STEP(0, "4", "vbroadcastss", "vfmadd231ps") HEPNN_OPERANDS);
+      a += MR;
+      b += NR;
+    }
+  } else {
+    for (; p + 4 <= k; p += 4) {
+      asm volatile("prefetcht0 512(%[b])\n\t" HEPNN_STEP(0, "8", "vbroadcastsd", "vfmadd231pd")
+                   HEPNN_STEP(1, "8", "vbroadcastsd", "vfmadd231pd")
+                   HEPNN_STEP(2, "8", "vbroadcastsd", "vfmadd231pd")
+                   HEPNN_STEP(3, "8", "vbroadcastsd", "vfmadd231pd") HEPNN_OPERANDS);
+      a += 4 * MR;
+      b += 4 * NR;
+    }
+    for (; p < k; ++p) {
+      asm volatile(HEPNN_STEP(0, "8", "vbroadcastsd", "vfmadd231pd") HEPNN_OPERANDS);
+      a += MR;
+      b += NR;
+    }
+  }
+#undef HEPNN_OPERANDS
+#undef HEPNN_STEP
+#undef HEPNN_ROW
+
+  const V va = S::set1(alpha);
+  if (m == MR && n == NR) {
+    auto row = [&](T* ci, V lo, V hi) {
+      lo = S::mul(va, lo);
+      hi = S::mul(va, hi);
+      if (beta != T(0)) {
+        const V vb = S::set1(beta);
+        lo = S::fma(vb, S::load(ci), lo);
+        hi = S::fma(vb, S::load(ci + W), hi);
+      }
+      S::store(ci, lo);
+      S::store(ci + W, hi);
+    };
+    row(c, c00, c01);
+    row(c + ldc, c10, c11);
+    row(c + 2 * ldc, c20, c21);
+    row(c + 3 * ldc, c30, c31);
+    row(c + 4 * ldc, c40, c41);
+    row(c + 5 * ldc, c50, c51);
+    return;
+  }
+  // Edge tile: spill the register tile and store only the m x n corner.
+  alignas(32) T tile[MR * NR];
+  const V regs[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  for (int i = 0; i < MR; ++i) {
+    S::store(tile + i * NR, regs[i][0]);
+    S::store(tile + i * NR + W, regs[i][1]);
+  }
+  for (index_t i = 0; i < m; ++i) {
+    T* ci = c + i * ldc;
+    const T* ti = tile + i * NR;
+    if (beta == T(0))
+      for (index_t j = 0; j < n; ++j) ci[j] = alpha * ti[j];
+    else
+      for (index_t j = 0; j < n; ++j) ci[j] = alpha * ti[j] + beta * ci[j];
+  }
+}
+
+}  // namespace
+
+// Blocking for Zen-class cores (L1d 32K, L2 512K): the kc x nr B panel (16 KB) stays in L1,
+// the mc x kc A block (~150 KB) in L2, the kc x nc B block in L3.
+KernelInfo<float> avx2_kernel_f32() { return {&avx2_ukernel<F32>, 6, 16, 144, 256, 4080}; }
+KernelInfo<double> avx2_kernel_f64() { return {&avx2_ukernel<F64>, 6, 8, 72, 256, 2040}; }
+
+}  // namespace hepnn::cpu::detail

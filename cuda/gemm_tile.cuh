@@ -1,0 +1,130 @@
+// Tiled SIMT GEMM body shared by gemm.cu (alpha/beta epilogue) and linear.cu (bias + activation
+// epilogue). Row-major C = op(A) @ op(B): a block computes a BM x BN tile of C, stepping K by BK
+// through shared memory; each thread holds a TM x TN register micro-tile.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "core/error.hpp"
+#include "core/types.hpp"
+
+namespace hepnn::cuda::tile {
+
+template <typename T>
+struct Operands {
+  const T* A;
+  const T* B;
+  index_t lda, ldb;
+  index_t stride_a, stride_b;  // element distance between batch matrices (0 = broadcast)
+  index_t M, N, K;
+};
+
+// NOTE: a thread's micro-tile rows are tr, tr + BM/TM, ... (strided, not contiguous) so that a
+// warp reads consecutive shared-memory words (no bank conflicts) and writes consecutive columns
+// of C (coalesced). Rows of shared tiles are padded by 16 bytes: loads that walk K fastest
+// then hit distinct banks.
+template <typename T, int BM, int BN, int BK, int TM, int TN, bool TA, bool TB, typename Epi>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+    gemm_tile_kernel(Operands<T> op, Epi epi, index_t batch0) {
+  constexpr int kThreads = (BM / TM) * (BN / TN);
+  constexpr int kPad = 16 / int(sizeof(T));
+  static_assert((BM * BK) % kThreads == 0 && (BN * BK) % kThreads == 0, "tile loads must divide");
+  __shared__ T As[BK][BM + kPad];
+  __shared__ T Bs[BK][BN + kPad];
+
+  const index_t z = batch0 + blockIdx.z;
+  const T* __restrict__ A = op.A + z * op.stride_a;
+  const T* __restrict__ B = op.B + z * op.stride_b;
+  const index_t m0 = index_t(blockIdx.x) * BM;
+  const index_t n0 = index_t(blockIdx.y) * BN;
+  const int tid = threadIdx.x;
+  const int tr = tid / (BN / TN);
+  const int tc = tid % (BN / TN);
+
+  T acc[TM][TN];
+#pragma unroll
+  for (int i = 0; i < TM; ++i)
+#pragma unroll
+    for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
+
+  for (index_t k0 = 0; k0 < op.K; k0 += BK) {
+    // Each load walks the operand's contiguous axis fastest, so global reads coalesce.
+#pragma unroll
+    for (int r = 0; r < BM * BK / kThreads; ++r) {
+      const int e = tid + r * kThreads;
+      const int mm = TA ? e % BM : e / BK;
+      const int kk = TA ? e / BM : e % BK;
+      const index_t gm = m0 + mm, gk = k0 + kk;
+      T v = T(0);
+      if (gm < op.M && gk < op.K) v = TA ? A[gk * op.lda + gm] : A[gm * op.lda + gk];
+      As[kk][mm] = v;
+    }
+#pragma unroll
+    for (int r = 0; r < BN * BK / kThreads; ++r) {
+      const int e = tid + r * kThreads;
+      const int nn = TB ? e / BK : e % BN;
+      const int kk = TB ? e % BK : e / BN;
+      const index_t gn = n0 + nn, gk = k0 + kk;
+      T v = T(0);
+      if (gn < op.N && gk < op.K) v = TB ? B[gn * op.ldb + gk] : B[gk * op.ldb + gn];
+      Bs[kk][nn] = v;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < BK; ++kk) {
+      T a[TM], b[TN];
+#pragma unroll
+      for (int i = 0; i < TM; ++i) a[i] = As[kk][tr + i * (BM / TM)];
+#pragma unroll
+      for (int j = 0; j < TN; ++j) b[j] = Bs[kk][tc + j * (BN / TN)];
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j) acc[i][j] = fma(a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+
+#pragma unroll
+  for (int i = 0; i < TM; ++i) {
+    const index_t gm = m0 + tr + i * (BM / TM);
+    if (gm >= op.M) continue;
+#pragma unroll
+    for (int j = 0; j < TN; ++j) {
+      const index_t gn = n0 + tc + j * (BN / TN);
+      if (gn < op.N) epi(z, gm, gn, acc[i][j]);
+    }
+  }
+}
+
+// Grid: x over M tiles (up to 2^31-1), y over N tiles, z over the batch in chunks of 65535.
+template <typename T, int BM, int BN, int BK, int TM, int TN, bool TA, bool TB, typename Epi>
+void launch_tiles(const Operands<T>& op, const Epi& epi, index_t batch, cudaStream_t s,
+                  const char* name) {
+  constexpr int kThreads = (BM / TM) * (BN / TN);
+  const index_t gx = (op.M + BM - 1) / BM;
+  const index_t gy = (op.N + BN - 1) / BN;
+  check_value(gx <= 0x7fffffff && gy <= 65535, name, "matrix too large for one launch");
+  for (index_t b0 = 0; b0 < batch; b0 += 65535) {
+    const dim3 grid(unsigned(gx), unsigned(gy), unsigned(std::min<index_t>(65535, batch - b0)));
+    gemm_tile_kernel<T, BM, BN, BK, TM, TN, TA, TB, Epi><<<grid, kThreads, 0, s>>>(op, epi, b0);
+  }
+}
+
+// Tile shape by dtype and size: 128x128 tiles with 8x8 micro-tiles feed fp32 FMA units best on
+// big products; 64x64 with 4x4 keeps enough blocks for small ones and bounds fp64 registers.
+template <typename T, bool TA, bool TB, typename Epi>
+void run_tiles(const Operands<T>& op, const Epi& epi, index_t batch, cudaStream_t s,
+               const char* name) {
+  if constexpr (sizeof(T) == 4) {
+    const index_t big_tiles = ((op.M + 127) / 128) * ((op.N + 127) / 128) * batch;
+    if (big_tiles >= 132) {
+      launch_tiles<T, 128, 128, 8, 8, 8, TA, TB>(op, epi, batch, s, name);
+      return;
+    }
+  }
+  launch_tiles<T, 64, 64, 8, 4, 4, TA, TB>(op, epi, batch, s, name);
+}
+
+}  // namespace hepnn::cuda::tile
