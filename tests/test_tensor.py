@@ -204,3 +204,16 @@ def test_import_without_cupy_does_not_import_it():
                          env={**__import__('os').environ})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[2.0, 2.0]"
+
+
+# ---- every docstring example of the Python layer runs ----
+@pytest.mark.parametrize("module", ["hepnn", "hepnn.tensor", "hepnn.autograd", "hepnn._ops_math",
+                                    "hepnn._ops_shape", "hepnn._ops_kernel", "hepnn.random",
+                                    "hepnn.cuda", "hepnn.nn.functional"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(module)
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

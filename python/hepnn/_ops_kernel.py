@@ -138,23 +138,47 @@ def _act_bw(node, g):
 
 
 def relu(x):
-    """max(x, 0) elementwise."""
+    """max(x, 0) elementwise.
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.tensor([-1.0, 2.0]).relu().tolist()
+        [0.0, 2.0]
+    """
     return activation(x, "relu")
 
 
 def sigmoid(x):
-    """1 / (1 + exp(-x)) elementwise."""
+    """1 / (1 + exp(-x)) elementwise.
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.tensor([0.0]).sigmoid().tolist()
+        [0.5]
+    """
     return activation(x, "sigmoid")
 
 
 def tanh(x):
-    """Hyperbolic tangent elementwise."""
+    """Hyperbolic tangent elementwise.
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.tensor([0.0]).tanh().tolist()
+        [0.0]
+    """
     return activation(x, "tanh")
 
 
 # ---- softmax (_core.softmax_forward / softmax_backward) ----
 def softmax(x, dim=-1, log=False):
-    """softmax (or log_softmax when log=True) along `dim`."""
+    """softmax (or log_softmax when log=True) along `dim`.
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.tensor([[0.0, 0.0]]).softmax(dim=1).tolist()
+        [[0.5, 0.5]]
+    """
     xd = _contig(x.data)
     if xd.dtype.kind != "f":
         raise TypeError(f"[softmax] needs a floating point tensor, got {xd.dtype}")
@@ -174,6 +198,12 @@ def _softmax_bw(node, g):
 
 
 def log_softmax(x, dim=-1):
-    """log(softmax(x)) along `dim`, computed stably in one kernel."""
+    """log(softmax(x)) along `dim`, computed stably in one kernel.
+
+    Example:
+        >>> import hepnn
+        >>> round(hepnn.tensor([0.0, 0.0]).log_softmax(0)[0].item(), 4)
+        -0.6931
+    """
     return softmax(x, dim, log=True)
 

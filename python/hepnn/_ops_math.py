@@ -79,7 +79,13 @@ def _rdiv_f(x, y):
 
 # ---- add / sub ----
 def add(a, b):
-    """a + b with broadcasting."""
+    """a + b with broadcasting.
+
+    Example:
+        >>> import hepnn
+        >>> (hepnn.tensor([1.0, 2.0]) + 1.5).tolist()
+        [2.5, 3.5]
+    """
     if type(b) is Tensor:
         try:
             data = a.data + b.data
@@ -97,7 +103,13 @@ def _add_bw(node, g):
 
 
 def sub(a, b):
-    """a - b with broadcasting."""
+    """a - b with broadcasting.
+
+    Example:
+        >>> import hepnn
+        >>> (hepnn.tensor([[1.0], [2.0]]) - hepnn.tensor([1.0, 0.0])).tolist()
+        [[0.0, 1.0], [1.0, 2.0]]
+    """
     if type(b) is Tensor:
         try:
             data = a.data - b.data
@@ -128,7 +140,14 @@ def _rsub_bw(node, g):
 
 # ---- mul / div ----
 def mul(a, b):
-    """a * b with broadcasting."""
+    """a * b with broadcasting.
+
+    Example:
+        >>> import hepnn
+        >>> x = hepnn.tensor([3.0], requires_grad=True)
+        >>> (x * x).backward(); x.grad.tolist()
+        [6.0]
+    """
     if type(b) is Tensor:
         bd = b.data
         try:
@@ -148,7 +167,13 @@ def _mul_bw(node, g):
 
 
 def div(a, b):
-    """a / b with broadcasting (true division)."""
+    """a / b with broadcasting (true division).
+
+    Example:
+        >>> import hepnn
+        >>> (hepnn.tensor([1.0, 3.0]) / 2.0).tolist()
+        [0.5, 1.5]
+    """
     if type(b) is Tensor:
         bd = b.data
         try:
@@ -183,7 +208,13 @@ def _rdiv_bw(node, g):
 
 
 def neg(a):
-    """-a."""
+    """-a.
+
+    Example:
+        >>> import hepnn
+        >>> (-hepnn.tensor([1.0])).tolist()
+        [-1.0]
+    """
     return result(-a.data, _neg_bw, a, None)
 
 
@@ -197,7 +228,13 @@ def _pow_f(x, y):
 
 
 def pow(a, p):
-    """a ** p for a scalar or tensor exponent p."""
+    """a ** p for a scalar or tensor exponent p.
+
+    Example:
+        >>> import hepnn
+        >>> (hepnn.tensor([2.0, 3.0]) ** 2).tolist()
+        [4.0, 9.0]
+    """
     if isinstance(p, Tensor):
         p, pd, data = _binary("pow", _pow_f, a, p)
         return result2(data, _pow_tt_bw, a, p, (a.data, pd, data))
@@ -241,7 +278,13 @@ def _rpow_bw(node, g):
 
 
 def exp(a):
-    """Elementwise e ** a."""
+    """Elementwise e ** a.
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.tensor([0.0]).exp().tolist()
+        [1.0]
+    """
     data = _backend.xp_of(a.data).exp(a.data)
     return result(data, _exp_bw, a, data)
 
@@ -251,7 +294,13 @@ def _exp_bw(node, g):
 
 
 def log(a):
-    """Elementwise natural logarithm."""
+    """Elementwise natural logarithm.
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.tensor([1.0]).log().tolist()
+        [0.0]
+    """
     return result(_backend.xp_of(a.data).log(a.data), _log_bw, a, a.data)
 
 
@@ -260,7 +309,13 @@ def _log_bw(node, g):
 
 
 def sqrt(a):
-    """Elementwise square root."""
+    """Elementwise square root.
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.tensor([4.0]).sqrt().tolist()
+        [2.0]
+    """
     data = _backend.xp_of(a.data).sqrt(a.data)
     return result(data, _sqrt_bw, a, data)
 
@@ -270,7 +325,13 @@ def _sqrt_bw(node, g):
 
 
 def abs(a):
-    """Elementwise |a| (gradient sign(a), 0 at 0)."""
+    """Elementwise |a| (gradient sign(a), 0 at 0).
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.tensor([-2.0, 1.0]).abs().tolist()
+        [2.0, 1.0]
+    """
     return result(_backend.xp_of(a.data).abs(a.data), _abs_bw, a, a.data)
 
 
@@ -279,7 +340,13 @@ def _abs_bw(node, g):
 
 
 def clamp(a, min=None, max=None):
-    """Elementwise clip to [min, max] (either may be None); gradient 1 inside, 0 where clipped."""
+    """Elementwise clip to [min, max] (either may be None); gradient 1 inside, 0 where clipped.
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.tensor([-2.0, 0.5, 3.0]).clamp(-1.0, 1.0).tolist()
+        [-1.0, 0.5, 1.0]
+    """
     if min is None and max is None:
         raise ValueError("[clamp] at least one of min and max must be given")
     xp = _backend.xp_of(a.data)
@@ -334,7 +401,13 @@ def _where_bw(node, g):
 
 # ---- copies, casts, devices ----
 def clone(a):
-    """A copy with its own storage (differentiable)."""
+    """A copy with its own storage (differentiable).
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.tensor([1.0]).clone().tolist()
+        [1.0]
+    """
     return result(a.data.copy(), _identity_bw, a, None)
 
 

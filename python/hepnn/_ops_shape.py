@@ -24,7 +24,13 @@ def _norm_dim(dim, ndim, op):
 
 # ---- views ----
 def reshape(a, *shape):
-    """A tensor with the same elements and a new shape (-1 infers one size)."""
+    """A tensor with the same elements and a new shape (-1 infers one size).
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.arange(6).reshape(2, 3).shape
+        (2, 3)
+    """
     shape = _shape_arg(shape)
     try:
         data = a.data.reshape(shape)
@@ -39,7 +45,13 @@ def _reshape_bw(node, g):
 
 
 def flatten(a, start_dim=0, end_dim=-1):
-    """Merge dims start_dim..end_dim into one."""
+    """Merge dims start_dim..end_dim into one.
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.zeros(2, 3, 4).flatten(1).shape
+        (2, 12)
+    """
     nd = a.data.ndim
     if nd == 0:
         return reshape(a, 1)
@@ -50,7 +62,13 @@ def flatten(a, start_dim=0, end_dim=-1):
 
 
 def transpose(a, dim0, dim1):
-    """Swap two dimensions (a view)."""
+    """Swap two dimensions (a view).
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.zeros(2, 3, 4).transpose(0, 2).shape
+        (4, 3, 2)
+    """
     nd = a.data.ndim
     d0, d1 = _norm_dim(dim0, nd, "transpose"), _norm_dim(dim1, nd, "transpose")
     return result(a.data.swapaxes(d0, d1), _transpose_bw, a, (d0, d1))
@@ -62,7 +80,13 @@ def _transpose_bw(node, g):
 
 
 def permute(a, *dims):
-    """Reorder the dimensions (a view)."""
+    """Reorder the dimensions (a view).
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.zeros(2, 3, 4).permute(2, 0, 1).shape
+        (4, 2, 3)
+    """
     dims = tuple(_norm_dim(d, a.data.ndim, "permute") for d in _shape_arg(dims))
     if sorted(dims) != list(range(a.data.ndim)):
         raise ValueError(f"[permute] {dims} is not a permutation of {a.data.ndim} dimensions")
@@ -79,14 +103,26 @@ def T(a):
 
 
 def unsqueeze(a, dim):
-    """Insert a dimension of size 1 at `dim`."""
+    """Insert a dimension of size 1 at `dim`.
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.zeros(3).unsqueeze(0).shape
+        (1, 3)
+    """
     d = _norm_dim(dim, a.data.ndim + 1, "unsqueeze")
     shape = a.data.shape
     return result(a.data.reshape(shape[:d] + (1,) + shape[d:]), _reshape_bw, a, None)
 
 
 def squeeze(a, dim=None):
-    """Remove dimensions of size 1 (all of them, or `dim` (int or tuple) when size 1)."""
+    """Remove dimensions of size 1 (all of them, or `dim` (int or tuple) when size 1).
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.zeros(1, 3, 1).squeeze().shape
+        (3,)
+    """
     shape = a.data.shape
     if dim is None:
         new = tuple(n for n in shape if n != 1)
@@ -98,7 +134,13 @@ def squeeze(a, dim=None):
 
 
 def expand(a, *sizes):
-    """Broadcast to a larger shape without copying (-1 keeps a size)."""
+    """Broadcast to a larger shape without copying (-1 keeps a size).
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.zeros(3, 1).expand(3, 4).shape
+        (3, 4)
+    """
     sizes = _shape_arg(sizes)
     lead = len(sizes) - a.data.ndim
     shape = tuple(a.data.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes))
@@ -133,6 +175,12 @@ def getitem(a, idx):
     """a[idx] with ints, slices, None, Ellipsis, integer arrays/tensors and boolean masks.
 
     The backward scatter-adds the gradient into zeros (repeated indices accumulate).
+
+    Example:
+        >>> import hepnn
+        >>> x = hepnn.arange(6.0).reshape(2, 3)
+        >>> x[1, [0, 2]].tolist()
+        [3.0, 5.0]
     """
     xp = _backend.xp_of(a.data)
     idx, advanced = _index(idx, xp)
@@ -253,7 +301,13 @@ def _expand_grad(g, shape, axes):
 
 
 def sum(a, dim=None, keepdim=False):
-    """Sum over all elements or over `dim` (int or tuple)."""
+    """Sum over all elements or over `dim` (int or tuple).
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.ones(2, 3).sum(dim=1).tolist()
+        [3.0, 3.0]
+    """
     axes = _axes(dim, a.data.ndim, "sum")
     return result(a.data.sum(axis=axes, keepdims=keepdim), _sum_bw, a, axes)
 
@@ -263,7 +317,13 @@ def _sum_bw(node, g):
 
 
 def mean(a, dim=None, keepdim=False):
-    """Mean over all elements or over `dim` (int or tuple)."""
+    """Mean over all elements or over `dim` (int or tuple).
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.tensor([[1.0, 3.0]]).mean().item()
+        2.0
+    """
     axes = _axes(dim, a.data.ndim, "mean")
     if a.data.dtype.kind not in "fc":
         raise TypeError(f"[mean] needs a floating point tensor, got {a.data.dtype}")
@@ -299,13 +359,24 @@ def max(a, dim=None, keepdim=False):
     """Largest value over all elements or over `dim` (int or tuple); returns the values.
 
     The gradient flows to the first maximum of each reduced slice.
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.tensor([[1.0, 5.0], [7.0, 2.0]]).max(dim=1).tolist()
+        [5.0, 7.0]
     """
     values, pos, keep, red, fshape = _arg_reduce(a, dim, keepdim, "max")
     return result(values, _max_bw, a, (pos, keep, red, fshape))
 
 
 def min(a, dim=None, keepdim=False):
-    """Smallest value over all elements or over `dim`; the gradient flows to the first minimum."""
+    """Smallest value over all elements or over `dim`; the gradient flows to the first minimum.
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.tensor([[1.0, 5.0], [7.0, 2.0]]).min(dim=0).tolist()
+        [1.0, 2.0]
+    """
     values, pos, keep, red, fshape = _arg_reduce(a, dim, keepdim, "min")
     return result(values, _max_bw, a, (pos, keep, red, fshape))
 
@@ -322,7 +393,13 @@ def _max_bw(node, g):
 
 
 def argmax(a, dim=None, keepdim=False):
-    """Index of the first maximum (flat index when dim is None); int64, no gradient."""
+    """Index of the first maximum (flat index when dim is None); int64, no gradient.
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.tensor([[1.0, 5.0], [7.0, 2.0]]).argmax(dim=1).tolist()
+        [1, 0]
+    """
     if dim is None:
         return constant(a.data.argmax())
     d = _norm_dim(dim, a.data.ndim, "argmax")
@@ -331,7 +408,13 @@ def argmax(a, dim=None, keepdim=False):
 
 
 def argmin(a, dim=None, keepdim=False):
-    """Index of the first minimum (flat index when dim is None); int64, no gradient."""
+    """Index of the first minimum (flat index when dim is None); int64, no gradient.
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.tensor([3.0, 1.0, 2.0]).argmin().item()
+        1
+    """
     if dim is None:
         return constant(a.data.argmin())
     d = _norm_dim(dim, a.data.ndim, "argmin")
