@@ -124,9 +124,16 @@ def rmatmul(a, b):
 # ---- activations (_core.act_forward / act_backward) ----
 def activation(x, act, alpha=0.0):
     """y = act(x) elementwise through the _core kernel; act is a _core activation name."""
-    xd = _contig(x.data)
-    y = _xp(xd).empty_like(xd)
-    _core.act_forward(act, xd, y, alpha, _backend.stream_of(xd))
+    xd = x.data
+    if type(xd) is _ndarray:  # the CPU fast path: no module lookup, stream 0
+        if not xd.flags.c_contiguous:
+            xd = np.ascontiguousarray(xd)
+        y = np.empty_like(xd)
+        _core.act_forward(act, xd, y, alpha, 0)
+    else:
+        xd = _contig(xd)
+        y = _xp(xd).empty_like(xd)
+        _core.act_forward(act, xd, y, alpha, _backend.stream_of(xd))
     return result(y, _act_bw, x, (act, xd, y, alpha))
 
 
