@@ -387,3 +387,48 @@ def test_composite_matches_torch():
     np.testing.assert_allclose(yh.item(), yt.item(), rtol=1e-12)
     for h, t in zip(hs, ts):
         np.testing.assert_allclose(h.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_numpy_operand_on_the_left_keeps_the_graph():
+    x = hepnn.ones(2, requires_grad=True, dtype="float64")
+    y = np.array([1.0, 2.0]) * x + np.float64(1.0)
+    assert isinstance(y, hepnn.Tensor) and y.requires_grad
+    y.sum().backward()
+    assert x.grad.tolist() == [1.0, 2.0]
+
+
+def test_inplace_operators():
+    t = hepnn.tensor([1.0, 2.0])
+    storage = t.data
+    t += 1.0
+    t *= hepnn.tensor([2.0, 3.0])
+    t -= 1.0
+    t /= 2.0
+    assert t.data is storage and t.tolist() == [1.5, 4.0]
+    assert t.add_(1.0) is t and t.tolist() == [2.5, 5.0]
+    w = hepnn.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        w -= 0.1
+    with hepnn.no_grad():
+        w -= 0.5  # the manual SGD step updates the leaf itself
+    assert w.tolist() == [0.5, 1.5] and w.is_leaf and w.requires_grad
+    total = hepnn.zeros(())
+    total += (w * w).sum()  # accumulating a tracked value stays differentiable
+    total.backward()
+    assert w.grad.tolist() == [1.0, 3.0]
+
+
+def test_no_grad_bare_decorator():
+    @hepnn.no_grad
+    def f(t):
+        return t * 2.0
+
+    assert not f(hepnn.ones(1, requires_grad=True)).requires_grad
+
+
+def test_graph_without_saved_values_can_be_run_twice():
+    x = hepnn.ones(3, requires_grad=True)
+    y = (x + 1.0).sum()
+    y.backward()
+    y.backward()
+    assert x.grad.tolist() == [2.0, 2.0, 2.0]

@@ -438,6 +438,36 @@ def _to_bw(node, g):
     return (g.astype(dtype, copy=False),)
 
 
+# ---- in-place arithmetic (x += y, x.add_(y)) ----
+def _inplace(name, fn, out_of_place):
+    def op(a, b):
+        from .autograd import is_grad_enabled
+
+        b_rg = isinstance(b, Tensor) and b._rg
+        if is_grad_enabled() and (a._rg or b_rg):
+            if a._rg and a._bw is None:
+                raise RuntimeError(f"[{name}] in-place operation on a leaf tensor that requires "
+                                   "grad; wrap it in hepnn.no_grad() or update .data")
+            # A tracked result: do it out of place so the graph stays correct (x += y rebinds).
+            return out_of_place(a, b)
+        bd = b.data if isinstance(b, Tensor) else _const(b, a)
+        try:
+            fn(a.data, bd)
+        except (TypeError, ValueError) as exc:
+            raise _operand_error(name, a, b, exc) from None
+        return a
+    op.__name__ = name
+    op.__doc__ = (f"In place: self {name[:-1]} other on the storage (outside autograd; a tracked "
+                  "result is updated out of place instead). Returns self.")
+    return op
+
+
+add_ = _inplace("add_", operator.iadd, add)
+sub_ = _inplace("sub_", operator.isub, sub)
+mul_ = _inplace("mul_", operator.imul, mul)
+div_ = _inplace("div_", operator.itruediv, div)
+
+
 # ---- comparisons and logic: no gradient ----
 def _cmp(fn, name):
     def op(a, b):

@@ -59,6 +59,12 @@ class set_grad_enabled:
 class _GradModeContext:
     _enabled = True
 
+    def __new__(cls, fn=None):
+        self = super().__new__(cls)
+        if callable(fn):  # used as a bare decorator: @hepnn.no_grad
+            return self(fn)
+        return self
+
     def __enter__(self):
         self.prev = _mode.enabled
         _mode.enabled = self._enabled
@@ -274,8 +280,8 @@ def backward(root, gradient=None, retain_graph=False):
                                "(or to use its values after they were freed); specify "
                                "retain_graph=True on the first backward call")
         pgrads = bw(t, g)
-        if not retain_graph:
-            t._saved = _FREED
+        if not retain_graph and t._saved is not None:
+            t._saved = _FREED  # like torch, ops that saved nothing can be run through again
         for p, pg in zip(t._parents, pgrads):
             if p is None or pg is None:
                 continue

@@ -26,6 +26,9 @@ METHODS = {
     "__matmul__": K.matmul, "__rmatmul__": K.rmatmul,
     "add": M.add, "sub": M.sub, "mul": M.mul, "div": M.div, "neg": M.neg, "pow": M.pow,
     "matmul": K.matmul,
+    # in place on the storage (refused on leaves that require grad while grad mode is on)
+    "__iadd__": M.add_, "__isub__": M.sub_, "__imul__": M.mul_, "__itruediv__": M.div_,
+    "add_": M.add_, "sub_": M.sub_, "mul_": M.mul_, "div_": M.div_,
     # elementwise math
     "exp": M.exp, "log": M.log, "sqrt": M.sqrt, "abs": M.abs, "__abs__": M.abs,
     "clamp": M.clamp, "clip": M.clamp,
