@@ -9,8 +9,9 @@ Example:
 """
 from . import _core
 from . import cuda
-from .tensor import (Tensor, arange, as_dtype, bool_, empty, float32, float64, from_dlpack, full,
-                     int32, int64, ones, ones_like, rand, randn, tensor, zeros, zeros_like)
+from .tensor import Tensor, as_dtype, bool_, float32, float64, int32, int64
+from ._factories import (arange, empty, from_dlpack, full, ones, ones_like, rand, randn, tensor,
+                         zeros, zeros_like)
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .random import manual_seed
 from .ops import (abs, add, argmax, argmin, cat, clamp, clone, div, exp, flatten, log,

@@ -1,7 +1,8 @@
-"""The op table: every differentiable op (forward + backward rule, defined in _ops_math.py,
-_ops_shape.py and _ops_kernel.py) and the Tensor method or operator that exposes it.
+"""The op table: every op (forward + backward rule, defined in _ops_math.py, _ops_shape.py,
+_ops_kernel.py and _ops_data.py) and the Tensor method or operator that exposes it.
 Forward functions are installed on Tensor directly, so an operator costs one Python call.
 """
+from . import _ops_data as D
 from . import _ops_kernel as K
 from . import _ops_math as M
 from . import _ops_shape as S
@@ -10,7 +11,7 @@ from .tensor import Tensor
 # Ops that are also hepnn.<name> functions.
 add, sub, mul, div, neg, pow = M.add, M.sub, M.mul, M.div, M.neg, M.pow
 exp, log, sqrt, abs, clamp, where, clone, to_ = M.exp, M.log, M.sqrt, M.abs, M.clamp, M.where, \
-    M.clone, M.to_
+    D.clone, D.to_
 reshape, flatten, transpose, permute, unsqueeze, squeeze = S.reshape, S.flatten, S.transpose, \
     S.permute, S.unsqueeze, S.squeeze
 cat, stack, sum, mean, max, min, argmax, argmin = S.cat, S.stack, S.sum, S.mean, S.max, S.min, \
@@ -27,15 +28,15 @@ METHODS = {
     "add": M.add, "sub": M.sub, "mul": M.mul, "div": M.div, "neg": M.neg, "pow": M.pow,
     "matmul": K.matmul,
     # in place on the storage (refused on leaves that require grad while grad mode is on)
-    "__iadd__": M.add_, "__isub__": M.sub_, "__imul__": M.mul_, "__itruediv__": M.div_,
-    "add_": M.add_, "sub_": M.sub_, "mul_": M.mul_, "div_": M.div_,
+    "__iadd__": D.add_, "__isub__": D.sub_, "__imul__": D.mul_, "__itruediv__": D.div_,
+    "add_": D.add_, "sub_": D.sub_, "mul_": D.mul_, "div_": D.div_,
     # elementwise math
     "exp": M.exp, "log": M.log, "sqrt": M.sqrt, "abs": M.abs, "__abs__": M.abs,
     "clamp": M.clamp, "clip": M.clamp,
     # comparisons and logic (no gradient)
-    "__lt__": M.lt, "__le__": M.le, "__gt__": M.gt, "__ge__": M.ge, "__eq__": M.eq,
-    "__ne__": M.ne, "__and__": M.and_, "__or__": M.or_, "__xor__": M.xor,
-    "__invert__": M.invert,
+    "__lt__": D.lt, "__le__": D.le, "__gt__": D.gt, "__ge__": D.ge, "__eq__": D.eq,
+    "__ne__": D.ne, "__and__": D.and_, "__or__": D.or_, "__xor__": D.xor,
+    "__invert__": D.invert,
     # shapes and indexing
     "reshape": S.reshape, "view": S.reshape, "flatten": S.flatten, "transpose": S.transpose,
     "permute": S.permute, "unsqueeze": S.unsqueeze, "squeeze": S.squeeze, "expand": S.expand,
