@@ -1,4 +1,48 @@
-"""hepnn: deep learning for particle physics with C++/CUDA kernels and a thin Python autograd."""
+"""hepnn: deep learning for particle physics with C++/CUDA kernels and a thin Python autograd.
+
+Example:
+    >>> import hepnn
+    >>> x = hepnn.tensor([1.0, 2.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad.tolist()
+    [2.0, 4.0]
+"""
 from . import _core
+from . import cuda
+from .tensor import (Tensor, arange, as_dtype, bool_, empty, float32, float64, from_dlpack, full,
+                     int32, int64, ones, ones_like, rand, randn, tensor, zeros, zeros_like)
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .random import manual_seed
+from .ops import (abs, add, argmax, argmin, cat, clamp, clone, div, exp, flatten, log,
+                  log_softmax, matmul, max, mean, min, mul, neg, permute, pow, relu, reshape,
+                  sigmoid, softmax, sqrt, squeeze, stack, sub, sum, tanh, transpose, unsqueeze,
+                  where)
+from . import nn, optim, random  # noqa: E402  (after the core names they build on)
 
 __version__ = "0.1.0"
+
+float = float32
+double = float64
+long = int64
+
+
+def set_num_threads(n):
+    """Set the number of threads the CPU kernels use.
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.set_num_threads(1); hepnn.get_num_threads()
+        1
+    """
+    _core.set_num_threads(int(n))
+
+
+def get_num_threads():
+    """The number of threads the CPU kernels use.
+
+    Example:
+        >>> import hepnn
+        >>> hepnn.get_num_threads() >= 1
+        True
+    """
+    return _core.get_num_threads()
