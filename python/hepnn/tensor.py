@@ -46,6 +46,11 @@ class Tensor:
         >>> (x * x).sum().backward()
         >>> x.grad.tolist()
         [2.0, 4.0, 6.0]
+        >>> x.shape, x.dtype, x.ndim, x.device, x.is_leaf, x.requires_grad
+        ((3,), dtype('float32'), 1, 'cpu', True, True)
+        >>> y = x * 2
+        >>> y.is_leaf, y.grad_fn
+        (False, <MulBackward>)
     """
 
     # The graph lives on the tensor itself (micrograd style), so recording an op allocates no
@@ -124,20 +129,44 @@ class Tensor:
         self._rg = value
 
     def requires_grad_(self, requires_grad=True):
-        """Set requires_grad in place and return self."""
+        """Set requires_grad in place and return self.
+
+        Example:
+            >>> import hepnn
+            >>> hepnn.zeros(2).requires_grad_().requires_grad
+            True
+        """
         self.requires_grad = requires_grad
         return self
 
     def size(self, dim=None):
-        """The shape, or its length along `dim`."""
+        """The shape, or its length along `dim`.
+
+        Example:
+            >>> import hepnn
+            >>> hepnn.zeros(2, 3).size(1)
+            3
+        """
         return self.data.shape if dim is None else self.data.shape[dim]
 
     def numel(self):
-        """Number of elements."""
+        """Number of elements.
+
+        Example:
+            >>> import hepnn
+            >>> hepnn.zeros(2, 3).numel()
+            6
+        """
         return self.data.size
 
     def dim(self):
-        """Number of dimensions (same as ndim)."""
+        """Number of dimensions (same as ndim).
+
+        Example:
+            >>> import hepnn
+            >>> hepnn.zeros(2, 3).dim()
+            2
+        """
         return self.data.ndim
 
     def __len__(self):
@@ -217,11 +246,24 @@ class Tensor:
         return self.data.item()
 
     def tolist(self):
-        """Nested Python lists of the elements (a number for 0-d tensors)."""
+        """Nested Python lists of the elements (a number for 0-d tensors).
+
+        Example:
+            >>> import hepnn
+            >>> hepnn.tensor([[1, 2]]).tolist()
+            [[1, 2]]
+        """
         return self._host().tolist()
 
     def detach(self):
-        """A tensor sharing the storage, outside the graph (requires_grad=False)."""
+        """A tensor sharing the storage, outside the graph (requires_grad=False).
+
+        Example:
+            >>> import hepnn
+            >>> x = hepnn.ones(2, requires_grad=True)
+            >>> (x * 2).detach().requires_grad
+            False
+        """
         return Tensor(self.data)
 
     def zero_(self):
@@ -237,12 +279,24 @@ class Tensor:
         return self
 
     def fill_(self, value):
-        """Fill the storage with `value` in place; returns self."""
+        """Fill the storage with `value` in place; returns self.
+
+        Example:
+            >>> import hepnn
+            >>> hepnn.zeros(2).fill_(3.0).tolist()
+            [3.0, 3.0]
+        """
         self.data.fill(value)
         return self
 
     def copy_(self, src):
-        """Copy the values of `src` (tensor or array, broadcastable) into the storage; returns self."""
+        """Copy the values of `src` (tensor or array, broadcastable) into the storage; returns self.
+
+        Example:
+            >>> import hepnn
+            >>> hepnn.zeros(2).copy_(hepnn.tensor([1.0, 2.0])).tolist()
+            [1.0, 2.0]
+        """
         src = src.data if isinstance(src, Tensor) else src
         if _backend.device_of(src) != self.device:
             src = _backend.to_device(src, self.device)
@@ -250,7 +304,14 @@ class Tensor:
         return self
 
     def clone(self):
-        """A copy with its own storage; gradients flow back to self."""
+        """A copy with its own storage; gradients flow back to self.
+
+        Example:
+            >>> import hepnn
+            >>> x = hepnn.ones(2)
+            >>> x.clone().data is x.data
+            False
+        """
         from ._ops_data import clone
 
         return clone(self)
@@ -279,27 +340,64 @@ class Tensor:
         return to_(self, device, as_dtype(dtype), copy)
 
     def cpu(self):
-        """This tensor on the CPU (self when it already is)."""
+        """This tensor on the CPU (self when it already is).
+
+        Example:
+            >>> import hepnn
+            >>> hepnn.ones(1).cpu().device
+            'cpu'
+        """
         return self.to("cpu")
 
     def cuda(self, device=None):
-        """This tensor on the CUDA device (RuntimeError saying why when CUDA is unavailable)."""
+        """This tensor on the CUDA device (RuntimeError saying why when CUDA is unavailable).
+
+        Example:
+            >>> import hepnn
+            >>> t = hepnn.ones(1)
+            >>> t.cuda().device if hepnn.cuda.is_available() else 'cuda'
+            'cuda'
+        """
         return self.to("cuda" if device is None else f"cuda:{int(device)}")
 
     def float(self):
-        """Cast to float32."""
+        """Cast to float32.
+
+        Example:
+            >>> import hepnn
+            >>> hepnn.tensor([1, 2]).float().dtype
+            dtype('float32')
+        """
         return self.to(float32)
 
     def double(self):
-        """Cast to float64."""
+        """Cast to float64.
+
+        Example:
+            >>> import hepnn
+            >>> hepnn.tensor([1.0]).double().dtype
+            dtype('float64')
+        """
         return self.to(float64)
 
     def long(self):
-        """Cast to int64."""
+        """Cast to int64.
+
+        Example:
+            >>> import hepnn
+            >>> hepnn.tensor([1.7]).long().tolist()
+            [1]
+        """
         return self.to(int64)
 
     def type_as(self, other):
-        """Cast to the dtype of `other`."""
+        """Cast to the dtype of `other`.
+
+        Example:
+            >>> import hepnn
+            >>> hepnn.tensor([1]).type_as(hepnn.zeros(1)).dtype
+            dtype('float32')
+        """
         return self.to(other.dtype)
 
     # ---- DLPack ----
