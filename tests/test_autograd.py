@@ -432,3 +432,14 @@ def test_graph_without_saved_values_can_be_run_twice():
     y.backward()
     y.backward()
     assert x.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_float32_gradients_stay_float32():
+    x = hepnn.tensor(rnd(4, 5).astype(np.float32), requires_grad=True)
+    w = hepnn.tensor(rnd(5, 3).astype(np.float32), requires_grad=True)
+    h = (x @ w).tanh() * 2.0 + 1.0
+    y = (h.clamp(-1.5, 2.5) ** 2 / 3.0).abs().sqrt().exp().log().mean(dim=0).max()
+    y = y + hepnn.where(x > 0, x, 0.5).sum() + x[[0, 0, 2]].softmax(1).sum() + 2.0 ** x.sum()
+    y.backward()
+    assert y.dtype == np.float32 and x.grad.dtype == np.float32 and w.grad.dtype == np.float32
+    assert np.isfinite(x.grad.numpy()).all() and np.isfinite(w.grad.numpy()).all()
