@@ -443,3 +443,16 @@ def test_float32_gradients_stay_float32():
     y.backward()
     assert y.dtype == np.float32 and x.grad.dtype == np.float32 and w.grad.dtype == np.float32
     assert np.isfinite(x.grad.numpy()).all() and np.isfinite(w.grad.numpy()).all()
+
+
+def test_leaf_data_replaced_with_another_shape_is_reported():
+    w = hepnn.ones(3, requires_grad=True)
+    y = (w * 2.0).sum()
+    w.data = np.ones(4, dtype=np.float32)
+    with pytest.raises(RuntimeError, match=r"\[backward\] MulBackward failed"):
+        y.backward()
+    x = hepnn.ones(3, requires_grad=True)
+    y = x.clone()
+    x.data = np.ones(4, dtype=np.float32)
+    with pytest.raises(RuntimeError, match="gradient of shape"):
+        y.sum().backward()

@@ -270,6 +270,10 @@ def backward(root, gradient=None, retain_graph=False):
         bw = t._bw
         if bw is None:
             if t._rg:
+                if g.shape != t.data.shape:
+                    raise RuntimeError(f"[backward] gradient of shape {tuple(g.shape)} for a leaf "
+                                       f"of shape {tuple(t.data.shape)} (was .data replaced "
+                                       "with a different shape after the forward pass?)")
                 if t.grad is None:
                     t.grad = constant(g.copy())
                 else:
@@ -279,7 +283,11 @@ def backward(root, gradient=None, retain_graph=False):
             raise RuntimeError("[backward] trying to backward through the graph a second time "
                                "(or to use its values after they were freed); specify "
                                "retain_graph=True on the first backward call")
-        pgrads = bw(t, g)
+        try:
+            pgrads = bw(t, g)
+        except Exception as exc:  # name the op whose backward rule failed
+            raise RuntimeError(f"[backward] {GradFn(t).name} failed: {type(exc).__name__}: "
+                               f"{exc}") from exc
         if not retain_graph and t._saved is not None:
             t._saved = _FREED  # like torch, ops that saved nothing can be run through again
         for p, pg in zip(t._parents, pgrads):
