@@ -114,4 +114,12 @@ def scatter_add(xp, target, index, values):
     else:
         import cupyx
 
-        cupyx.scatter_add(target, index, values)
+        # Boolean masks become their integer coordinates, the form cupyx.scatter_add takes.
+        items = index if isinstance(index, tuple) else (index,)
+        norm = []
+        for i in items:
+            if getattr(i, "dtype", None) == np.bool_:
+                norm.extend(xp.nonzero(i))
+            else:
+                norm.append(i)
+        cupyx.scatter_add(target, tuple(norm), values)

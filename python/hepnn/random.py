@@ -26,10 +26,7 @@ def manual_seed(seed):
         raise ValueError(f"[manual_seed] seed must be non-negative, got {seed}")
     _seed = seed
     _cpu = np.random.default_rng(seed)
-    _cuda = None
-    cp = _backend.cupy_module()
-    if cp is not None:
-        _cuda = cp.random.RandomState(seed)
+    _cuda = None  # re-created from _seed on first CUDA use (no CUDA work on CPU-only machines)
 
 
 def initial_seed():
