@@ -201,18 +201,24 @@ def test_reduce_bad_argmax():
         _core.reduce(x, _out((2, 4)), 1, "max", np.zeros((4, 2), np.int64))
 
 
-@pytest.mark.parametrize("shape,axis", [((9,), 0), ((3, 9), 1), ((9, 3), 0), ((2, 9, 3), 1)])
-def test_reduce_max_nan_propagates_and_argmax_points_at_first_nan(shape, axis):
-    x = np.moveaxis(np.zeros(shape), axis, -1).copy()
+@pytest.mark.parametrize("shape,axis,first", [((9,), 0, 4), ((3, 9), 1, 4), ((9, 3), 0, 4), ((2, 9, 3), 1, 4),
+                                               ((2, 50), 1, 33), ((50, 2), 0, 33), ((2, 70), 1, 66),
+                                               ((2, 50), 1, 0), ((50, 3), 0, 0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_reduce_max_nan_propagates_and_argmax_points_at_first_nan(shape, axis, first, dtype):
+    x = np.moveaxis(np.zeros(shape, dtype), axis, -1).copy()
     x[...] = np.arange(x.shape[-1])  # increasing: the max is last unless a NaN comes first
-    x[..., 4] = np.nan
-    x[..., 6] = np.nan
+    x[..., first] = np.nan
+    x[..., first + 2] = np.nan
     x = np.ascontiguousarray(np.moveaxis(x, -1, axis))
     out_shape = tuple(s for i, s in enumerate(shape) if i != axis)
-    y, am = _out(out_shape), np.full(out_shape, -1, np.int64)
+    y, am = _out(out_shape, dtype), np.full(out_shape, -1, np.int64)
     _core.reduce(x, y, axis, "max", am)
     assert np.isnan(y).all()
-    assert (am == 4).all() and (am == np.argmax(x, axis=axis)).all()
+    assert (am == first).all() and (am == np.argmax(x, axis=axis)).all()
+    y2 = _out(out_shape, dtype)
+    _core.reduce(x, y2, axis, "max")  # the argmax-free path propagates NaN too
+    assert np.isnan(y2).all()
 
 
 def test_reduce_empty_axis_sum_and_mean():
