@@ -32,7 +32,8 @@ void require_like(const Array& a, const Array& ref, DType dt, const std::vector<
 void require_loss_buffer(const Array& loss, const Array& ref, DType dt, const char* op) {
   require_same_device(loss, ref, op, "loss");
   require_dtype(loss, dt, op, "loss");
-  check_value(numel(loss) == 1, op, "loss must have exactly 1 element, got shape " + shape_str(loss));
+  if (numel(loss) != 1)
+    throw ValueError(op_message(op, "loss must have exactly 1 element, got shape " + shape_str(loss)));
   require_contiguous(loss, op, "loss");
 }
 
@@ -48,14 +49,15 @@ Checked check_elementwise(const char* op, const char* input, const Array& pred, 
                           const OptArray& loss) {
   require_supported_device(pred, op, input);
   const DType dt = float_dtype(pred, op, input);
-  check_value(pred.ndim() == 1 || pred.ndim() == 2, op,
-              std::string(input) + " has shape " + shape_str(pred) + ", expected (B,) or (B, F)");
+  if (pred.ndim() != 1 && pred.ndim() != 2)
+    throw ValueError(op_message(op, std::string(input) + " has shape " + shape_str(pred) + ", expected (B,) or (B, F)"));
   require_contiguous(pred, op, input);
   std::vector<int64_t> shape;
   for (size_t i = 0; i < pred.ndim(); ++i) shape.push_back(static_cast<int64_t>(pred.shape(i)));
   const index_t B = shape[0];
   const index_t F = pred.ndim() == 2 ? shape[1] : 1;
-  check_value(F >= 1, op, std::string(input) + " has shape " + shape_str(pred) + ": needs at least one feature");
+  if (F < 1)
+    throw ValueError(op_message(op, std::string(input) + " has shape " + shape_str(pred) + ": needs at least one feature"));
   require_like(target, pred, dt, shape, op, "target");
   if (weight) require_like(*weight, pred, dt, {B}, op, "weight");
   if (out) require_like(*out, pred, dt, shape, op, "out");
@@ -132,7 +134,7 @@ void cross_entropy(const Array& logits, const Array& labels, const OptArray& wei
   require_contiguous(logits, op, "logits");
   const index_t B = static_cast<index_t>(logits.shape(0));
   const index_t C = static_cast<index_t>(logits.shape(1));
-  check_value(C >= 1, op, "logits has shape " + shape_str(logits) + ": needs at least one class");
+  if (C < 1) throw ValueError(op_message(op, "logits has shape " + shape_str(logits) + ": needs at least one class"));
   require_same_device(labels, logits, op, "labels");
   require_int64(labels, op, "labels");
   require_shape(labels, {B}, op, "labels");

@@ -54,14 +54,15 @@ OptArrayList writable_list(const OptObjList& l, const char* op, const char* name
 }
 
 void check_length(const ArrayList& l, size_t n, const char* op, const char* name) {
-  check_value(l.size() == n, op, std::string(name) + " has " + std::to_string(l.size()) + " arrays, params has " +
-                                     std::to_string(n));
+  if (l.size() != n)
+    throw ValueError(op_message(op, std::string(name) + " has " + std::to_string(l.size()) + " arrays, params has " +
+                                        std::to_string(n)));
 }
 
 // The list `name` is required when `needed` (ValueError naming the option that needs it).
 void check_optional_list(const OptArrayList& l, bool needed, size_t n, const char* op, const char* name,
                          const char* why) {
-  if (needed) check_value(l.has_value(), op, std::string(name) + " is None, but " + why + " needs it");
+  if (needed && !l) throw ValueError(op_message(op, std::string(name) + " is None, but " + why + " needs it"));
   if (l) check_length(*l, n, op, name);
 }
 
@@ -97,8 +98,8 @@ void check_distinct(size_t n, std::initializer_list<std::pair<const char*, const
       if (!a->second) continue;
       for (auto b = a + 1; b != lists.end(); ++b) {
         if (!b->second) continue;
-        check_value((*a->second)[i].data() != (*b->second)[i].data(), op,
-                    item(b->first, i) + " is the same buffer as " + item(a->first, i));
+        if ((*a->second)[i].data() == (*b->second)[i].data())
+          throw ValueError(op_message(op, item(b->first, i) + " is the same buffer as " + item(a->first, i)));
       }
     }
   }
