@@ -23,6 +23,15 @@ Reduction parse_reduction(const std::string& s, const char* op) {
 // An operand that must match `ref` in device and dtype, have `shape` and be C-contiguous.
 void require_like(const Array& a, const Array& ref, DType dt, const std::vector<int64_t>& shape,
                   const char* op, const char* name) {
+  // The checks below build their messages eagerly: skip them when everything is already right.
+  bool ok = a.device_type() == ref.device_type() && a.device_id() == ref.device_id() &&
+            a.dtype() == ref.dtype() && a.ndim() == shape.size();
+  int64_t expected = 1;
+  for (size_t d = a.ndim(); ok && d-- > 0;) {
+    ok = static_cast<int64_t>(a.shape(d)) == shape[d] && (a.shape(d) == 1 || a.stride(d) == expected);
+    expected *= static_cast<int64_t>(a.shape(d));
+  }
+  if (ok) return;
   require_same_device(a, ref, op, name);
   require_dtype(a, dt, op, name);
   require_shape(a, shape, op, name);

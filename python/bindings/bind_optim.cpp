@@ -32,9 +32,12 @@ constexpr int64_t kLargeParam = 32768;
 
 std::string item(const char* list, size_t i) { return std::string(list) + "[" + std::to_string(i) + "]"; }
 
-Array writable(const nb::object& o, const char* op, const std::string& name) {
+// Names like "params[3]" are only built for a message: a model has many parameters, and strings
+// made on the success path cost more than the step of a small one.
+Array writable(const nb::object& o, const char* op, const char* list, size_t i) {
   nb::ndarray<> w;
   if (nb::try_cast(o, w, false)) return Array(w);
+  const std::string name = item(list, i);
   Array r;
   if (nb::try_cast(o, r, false))
     throw ValueError(op_message(op, name + " is read-only; the step updates it in place"));
@@ -45,7 +48,7 @@ Array writable(const nb::object& o, const char* op, const std::string& name) {
 ArrayList writable_list(const ObjList& l, const char* op, const char* name) {
   ArrayList out;
   out.reserve(l.size());
-  for (size_t i = 0; i < l.size(); ++i) out.push_back(writable(l[i], op, std::string(name) + "[" + std::to_string(i) + "]"));
+  for (size_t i = 0; i < l.size(); ++i) out.push_back(writable(l[i], op, name, i));
   return out;
 }
 OptArrayList writable_list(const OptObjList& l, const char* op, const char* name) {
@@ -66,7 +69,18 @@ void check_optional_list(const OptArrayList& l, bool needed, size_t n, const cha
   if (l) check_length(*l, n, op, name);
 }
 
+bool c_contiguous(const Array& a) {
+  int64_t expected = 1;
+  for (size_t d = a.ndim(); d-- > 0;) {
+    if (a.shape(d) != 1 && a.stride(d) != expected) return false;
+    expected *= static_cast<int64_t>(a.shape(d));
+  }
+  return true;
+}
+
 void check_param(const Array& p, const char* op, size_t i) {
+  const bool float_ok = p.dtype() == nb::dtype<float>() || p.dtype() == nb::dtype<double>();
+  if (is_cpu(p) && float_ok && c_contiguous(p)) return;
   const std::string name = item("params", i);
   require_supported_device(p, op, name.c_str());
   float_dtype(p, op, name.c_str());
@@ -75,6 +89,10 @@ void check_param(const Array& p, const char* op, size_t i) {
 
 // A gradient or state buffer: same device, dtype and shape as its parameter, contiguous.
 void check_companion(const Array& a, const Array& p, const char* op, const char* list, size_t i) {
+  bool ok = a.device_type() == p.device_type() && a.device_id() == p.device_id() && a.dtype() == p.dtype() &&
+            a.ndim() == p.ndim() && c_contiguous(a);
+  for (size_t d = 0; ok && d < p.ndim(); ++d) ok = a.shape(d) == p.shape(d);
+  if (ok) return;
   const std::string name = item(list, i);
   require_same_device(a, p, op, name.c_str());
   require_dtype(a, float_dtype(p, op, "params"), op, name.c_str());
