@@ -82,15 +82,15 @@ void elementwise_loss(const char* op, index_t B, index_t F, const T* x, const T*
       const T* ti = t + i * F;
       T* gi = grad ? grad + i * F : nullptr;
       T* oi = write_out ? out + i * F : nullptr;
-      T row = T(0);
+      double row = 0.0;
       for (index_t f = 0; f < F; ++f) {
         T dl;
         const T l = elem(xi[f], ti[f], dl);
-        row += l;
+        row += static_cast<double>(l);
         if (gi) gi[f] = gs * dl;
         if (oi) oi[f] = wi * l;
       }
-      acc += static_cast<double>(wi) * static_cast<double>(row);
+      acc += static_cast<double>(wi) * row;
     }
     return acc;
   });
