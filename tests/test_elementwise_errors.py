@@ -1,6 +1,11 @@
 """Boundary checks of act_forward/act_backward, softmax_forward/backward and reduce: bad input
 raises ValueError/TypeError naming the op; plus the edge cases the registry cannot express (NaN
-propagation, torch's conventions at kinks, thread-count independence)."""
+propagation, torch's conventions at kinks, thread-count independence, aliased outputs, and the
+portable path when the AVX2 kernels are the default)."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -82,15 +87,22 @@ def test_act_extreme_inputs_stay_finite():
         assert np.isfinite(dx).all(), act
 
 
-def test_act_threads_do_not_change_results():
+@pytest.mark.parametrize("run,out_shape", [
+    (lambda x, y: _core.act_forward("gelu", x, y), (513, 129)),
+    (lambda x, y: _core.softmax_forward(x, y, 1, False), (513, 129)),
+    (lambda x, y: _core.softmax_forward(x, y, 0, True), (513, 129)),
+    (lambda x, y: _core.reduce(x, y, 0, "sum"), (129,)),
+    (lambda x, y: _core.reduce(x, y, 1, "max"), (513,)),
+], ids=["act", "softmax_last", "log_softmax_first", "sum_first", "max_last"])
+def test_threads_do_not_change_results(run, out_shape):
     x = _x((513, 129), np.float32, seed=3)
     before = _core.get_num_threads()
     try:
         outs = []
         for n in (1, 3):
             _core.set_num_threads(n)
-            y = _out(x.shape, np.float32)
-            _core.act_forward("gelu", x, y)
+            y = _out(out_shape, np.float32)
+            run(x, y)
             outs.append(y)
     finally:
         _core.set_num_threads(before)
@@ -189,18 +201,24 @@ def test_reduce_bad_argmax():
         _core.reduce(x, _out((2, 4)), 1, "max", np.zeros((4, 2), np.int64))
 
 
-@pytest.mark.parametrize("shape,axis", [((9,), 0), ((3, 9), 1), ((9, 3), 0), ((2, 9, 3), 1)])
-def test_reduce_max_nan_propagates_and_argmax_points_at_first_nan(shape, axis):
-    x = np.moveaxis(np.zeros(shape), axis, -1).copy()
+@pytest.mark.parametrize("shape,axis,first", [((9,), 0, 4), ((3, 9), 1, 4), ((9, 3), 0, 4), ((2, 9, 3), 1, 4),
+                                               ((2, 50), 1, 33), ((50, 2), 0, 33), ((2, 70), 1, 66),
+                                               ((2, 50), 1, 0), ((50, 3), 0, 0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_reduce_max_nan_propagates_and_argmax_points_at_first_nan(shape, axis, first, dtype):
+    x = np.moveaxis(np.zeros(shape, dtype), axis, -1).copy()
     x[...] = np.arange(x.shape[-1])  # increasing: the max is last unless a NaN comes first
-    x[..., 4] = np.nan
-    x[..., 6] = np.nan
+    x[..., first] = np.nan
+    x[..., first + 2] = np.nan
     x = np.ascontiguousarray(np.moveaxis(x, -1, axis))
     out_shape = tuple(s for i, s in enumerate(shape) if i != axis)
-    y, am = _out(out_shape), np.full(out_shape, -1, np.int64)
+    y, am = _out(out_shape, dtype), np.full(out_shape, -1, np.int64)
     _core.reduce(x, y, axis, "max", am)
     assert np.isnan(y).all()
-    assert (am == 4).all() and (am == np.argmax(x, axis=axis)).all()
+    assert (am == first).all() and (am == np.argmax(x, axis=axis)).all()
+    y2 = _out(out_shape, dtype)
+    _core.reduce(x, y2, axis, "max")  # the argmax-free path propagates NaN too
+    assert np.isnan(y2).all()
 
 
 def test_reduce_empty_axis_sum_and_mean():
@@ -209,3 +227,37 @@ def test_reduce_empty_axis_sum_and_mean():
     assert (y == 0).all()
     _core.reduce(np.ones((3, 0)), y, 1, "mean")
     assert np.isnan(y).all()
+
+
+# ---- aliasing and the portable path ----------------------------------------------------------
+
+def test_in_place_outputs_match():
+    x = _x((37, 9), np.float32, seed=5)
+    y = _out(x.shape, np.float32)
+    _core.act_forward("gelu", x, y)
+    xi = x.copy()
+    _core.act_forward("gelu", xi, xi)
+    np.testing.assert_array_equal(xi, y)
+    for log in (False, True):
+        for axis in (0, 1):
+            y = _out(x.shape, np.float32)
+            _core.softmax_forward(x, y, axis, log)
+            dy = _x(x.shape, np.float32, seed=6)
+            dx = _out(x.shape, np.float32)
+            _core.softmax_backward(y, dy, dx, axis, log)
+            g = dy.copy()
+            _core.softmax_backward(y, g, g, axis, log)  # dx is dy
+            np.testing.assert_array_equal(g, dx)
+
+
+@pytest.mark.skipif(not _core.cpu_features()["avx2_kernels"], reason="the portable path is the default here")
+def test_portable_path_passes_the_registry():
+    """With AVX2 kernels on by default, rerun the elementwise specs with HEPNN_DISABLE_AVX2=1."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, HEPNN_DISABLE_AVX2="1")
+    probe = subprocess.run([sys.executable, "-c", "import hepnn; print(hepnn._core.cpu_features()['avx2_kernels'])"],
+                           env=env, cwd=root, capture_output=True, text=True)
+    assert probe.stdout.strip() == "False", probe.stdout + probe.stderr
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_registry.py",
+                          "-k", "act_ or softmax or reduce"], env=env, cwd=root, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]

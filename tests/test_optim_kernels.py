@@ -302,3 +302,65 @@ def test_matches_torch_optim(name, kw, _, dtype):
     tol = 1e-12 if dtype == np.float64 else 1e-5
     for p, tp in zip(params, tparams):
         np.testing.assert_allclose(p, tp.detach().numpy(), rtol=tol, atol=tol)
+
+
+def _random_config(rng):
+    """A random torch.optim configuration and the matching hepnn step (float64 buffers)."""
+    kind = str(rng.choice(["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]))
+    mx, wd = bool(rng.integers(2)), float(rng.choice([0.0, 0.03]))
+    if kind == "SGD":
+        mom = float(rng.choice([0.0, 0.7]))
+        nest = bool(rng.integers(2)) and mom > 0
+        damp = 0.0 if nest else float(rng.choice([0.0, 0.2]))
+        kw = dict(lr=0.05, momentum=mom, dampening=damp, nesterov=nest, weight_decay=wd, maximize=mx)
+
+        def make(ps):
+            bufs = [np.zeros_like(p) for p in ps] if mom else None
+            return lambda gs, k: _core.sgd_step(ps, gs, bufs, first=k == 1, **kw)
+    elif kind in ("Adam", "AdamW"):
+        ams, b1, b2 = bool(rng.integers(2)), float(rng.choice([0.9, 0.3, 0.0])), float(rng.choice([0.999, 0.6]))
+        kw = dict(lr=0.02, betas=(b1, b2), eps=1e-6, weight_decay=wd, amsgrad=ams, maximize=mx)
+
+        def make(ps):
+            m, v = [np.zeros_like(p) for p in ps], [np.zeros_like(p) for p in ps]
+            vm = [np.zeros_like(p) for p in ps] if ams else None
+            return lambda gs, k: _core.adam_step(ps, gs, m, v, vm, k, lr=0.02, beta1=b1, beta2=b2, eps=1e-6,
+                                                 weight_decay=wd, decoupled=kind == "AdamW", amsgrad=ams, maximize=mx)
+    elif kind == "RMSprop":
+        cen, mom, al = bool(rng.integers(2)), float(rng.choice([0.0, 0.5])), float(rng.choice([0.99, 0.3]))
+        kw = dict(lr=0.01, alpha=al, eps=1e-6, weight_decay=wd, momentum=mom, centered=cen, maximize=mx)
+
+        def make(ps):
+            sq = [np.zeros_like(p) for p in ps]
+            ga = [np.zeros_like(p) for p in ps] if cen else None
+            bf = [np.zeros_like(p) for p in ps] if mom else None
+            return lambda gs, k: _core.rmsprop_step(ps, gs, sq, ga, bf, **kw)
+    else:
+        lrd, iav = float(rng.choice([0.0, 0.1])), float(rng.choice([0.0, 0.2]))
+        kw = dict(lr=0.05, lr_decay=lrd, weight_decay=wd, initial_accumulator_value=iav, eps=1e-10, maximize=mx)
+
+        def make(ps):
+            ss = [np.full_like(p, iav) for p in ps]
+            return lambda gs, k: _core.adagrad_step(ps, gs, ss, k, lr=0.05, lr_decay=lrd, weight_decay=wd,
+                                                    eps=1e-10, maximize=mx)
+    return kind, kw, make
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_configurations_match_torch_optim(seed):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(100 + seed)
+    kind, kw, make = _random_config(rng)
+    shapes = [(5,), (3, 4)]
+    params = [rng.standard_normal(s) for s in shapes]
+    tparams = [torch.nn.Parameter(torch.from_numpy(p.copy())) for p in params]
+    topt = getattr(torch.optim, kind)(tparams, **kw)
+    step = make(params)
+    for k in range(1, 8):
+        grads = [rng.standard_normal(s) for s in shapes]
+        for tp, g in zip(tparams, grads):
+            tp.grad = torch.from_numpy(g.copy())
+        topt.step()
+        step(grads, k)
+    for p, tp in zip(params, tparams):
+        np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-12, atol=1e-13, err_msg=f"{kind} {kw}")

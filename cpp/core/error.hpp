@@ -30,3 +30,14 @@ inline void check_type(bool ok, const char* op, const std::string& what) {
 }
 
 }  // namespace hepnn
+
+// Checks whose message is built only on failure (check_value builds its string argument first,
+// which costs on hot binding paths).
+#define HEPNN_CHECK_VALUE(cond, op, msg) \
+  do {                                    \
+    if (!(cond)) throw ::hepnn::ValueError(::hepnn::op_message((op), (msg))); \
+  } while (0)
+#define HEPNN_CHECK_TYPE(cond, op, msg) \
+  do {                                   \
+    if (!(cond)) throw ::hepnn::TypeError(::hepnn::op_message((op), (msg))); \
+  } while (0)

@@ -24,7 +24,15 @@ int default_threads() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-thread_local bool t_in_worker = false;
+// Set on pool workers for good and on the calling thread while it runs its share of a job: a
+// parallel_for nested inside a kernel chunk then runs serially instead of waiting on the pool.
+thread_local bool t_in_parallel = false;
+
+struct ParallelScope {
+  bool saved = t_in_parallel;
+  ParallelScope() { t_in_parallel = true; }
+  ~ParallelScope() { t_in_parallel = saved; }
+};
 
 class Pool {
  public:
@@ -53,8 +61,11 @@ class Pool {
       generation_.fetch_add(1);
     }
     cv_.notify_all();
-    run_chunk(0);
-    drain();
+    {
+      ParallelScope scope;
+      run_chunk(0);
+      drain();
+    }
     while (pending_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
     next_.store(kClosed);  // a worker waking late finds no chunk of a finished job
     job_ = nullptr;
@@ -91,7 +102,7 @@ class Pool {
   }
 
   void worker_loop() {
-    t_in_worker = true;
+    t_in_parallel = true;
     unsigned long long seen = generation_.load();
     for (;;) {
       // Spin a while (cheap for back-to-back kernels), then sleep.
@@ -135,7 +146,7 @@ void parallel_for(index_t n, index_t grain, const std::function<void(index_t, in
   if (n <= 0) return;
   grain = std::max<index_t>(1, grain);
   index_t chunks = std::min<index_t>(get_num_threads(), (n + grain - 1) / grain);
-  if (chunks <= 1 || t_in_worker) {
+  if (chunks <= 1 || t_in_parallel) {
     fn(0, n);
     return;
   }

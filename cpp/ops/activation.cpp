@@ -156,6 +156,8 @@ T act_derivative(Act act, T x, T y, double alpha) {
   return out;
 }
 
+namespace {
+
 // The loops take every operand by value: a captured reference to alpha could alias the output
 // as far as the compiler knows, which stops it from vectorising.
 template <Act A, typename T>
@@ -191,6 +193,8 @@ bool backward_avx2(Act act, index_t n, const T* x, const T* dy, T* dx, T a) {
 #endif
   return false;
 }
+
+}  // namespace
 
 template <typename T>
 void act_forward(Act act, index_t n, const T* x, T* y, double alpha) {

@@ -25,18 +25,20 @@ std::string num(double v) {
 }
 
 void check_finite_min(const char* op, const char* name, double v, double lo) {
-  check_value(std::isfinite(v) && v >= lo, op,
-              std::string(name) + " must be a finite number >= " + num(lo) + ", got " + num(v));
+  if (!(std::isfinite(v) && v >= lo))
+    throw ValueError(op_message(op, std::string(name) + " must be a finite number >= " + num(lo) + ", got " + num(v)));
 }
 void check_positive(const char* op, const char* name, double v) {
-  check_value(std::isfinite(v) && v > 0.0, op, std::string(name) + " must be a finite number > 0, got " + num(v));
+  if (!(std::isfinite(v) && v > 0.0))
+    throw ValueError(op_message(op, std::string(name) + " must be a finite number > 0, got " + num(v)));
 }
 void check_unit(const char* op, const char* name, double v, bool one_allowed) {
   const bool ok = std::isfinite(v) && v >= 0.0 && (one_allowed ? v <= 1.0 : v < 1.0);
-  check_value(ok, op, std::string(name) + " must be in [0, 1" + (one_allowed ? "]" : ")") + ", got " + num(v));
+  if (!ok)
+    throw ValueError(op_message(op, std::string(name) + " must be in [0, 1" + (one_allowed ? "]" : ")") + ", got " + num(v)));
 }
 void check_step(const char* op, std::int64_t step) {
-  check_value(step >= 1, op, "step counts from 1, got " + std::to_string(step));
+  if (step < 1) throw ValueError(op_message(op, "step counts from 1, got " + std::to_string(step)));
 }
 
 // torch's lerp: the two forms keep a + w (b - a) exact at both ends of w; kLow = (w < 0.5) is
@@ -66,11 +68,11 @@ void check_sgd_args(double lr, double momentum, double dampening, double weight_
   const char* op = "sgd_step";
   check_finite_min(op, "lr", lr, 0.0);
   check_finite_min(op, "momentum", momentum, 0.0);
-  check_value(std::isfinite(dampening), op, "dampening must be finite, got " + num(dampening));
+  if (!std::isfinite(dampening)) throw ValueError(op_message(op, "dampening must be finite, got " + num(dampening)));
   check_finite_min(op, "weight_decay", weight_decay, 0.0);
-  check_value(!nesterov || (momentum > 0.0 && dampening == 0.0), op,
-              "nesterov momentum requires momentum > 0 and dampening == 0, got momentum=" + num(momentum) +
-                  ", dampening=" + num(dampening));
+  if (nesterov && !(momentum > 0.0 && dampening == 0.0))
+    throw ValueError(op_message(op, "nesterov momentum requires momentum > 0 and dampening == 0, got momentum=" +
+                                        num(momentum) + ", dampening=" + num(dampening)));
 }
 
 void check_adam_args(std::int64_t step, double lr, double beta1, double beta2, double eps, double weight_decay) {

@@ -1,6 +1,7 @@
 // Softmax and log-softmax over the middle axis of (outer, dim, inner), forward and backward.
 // Two layouts: inner == 1 (the last axis, one contiguous row per task) and inner > 1 (a block of
-// inner columns walked row by row, so every pass reads memory in order). Both split over the pool.
+// inner columns walked row by row, so every pass reads memory in order). Both split over the pool;
+// float32 exp and max use the AVX2 primitives of activation_avx2.cpp when enabled.
 #include "ops/softmax.hpp"
 
 #include <algorithm>

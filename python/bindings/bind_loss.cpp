@@ -23,6 +23,15 @@ Reduction parse_reduction(const std::string& s, const char* op) {
 // An operand that must match `ref` in device and dtype, have `shape` and be C-contiguous.
 void require_like(const Array& a, const Array& ref, DType dt, const std::vector<int64_t>& shape,
                   const char* op, const char* name) {
+  // The checks below build their messages eagerly: skip them when everything is already right.
+  bool ok = a.device_type() == ref.device_type() && a.device_id() == ref.device_id() &&
+            a.dtype() == ref.dtype() && a.ndim() == shape.size();
+  int64_t expected = 1;
+  for (size_t d = a.ndim(); ok && d-- > 0;) {
+    ok = static_cast<int64_t>(a.shape(d)) == shape[d] && (a.shape(d) == 1 || a.stride(d) == expected);
+    expected *= static_cast<int64_t>(a.shape(d));
+  }
+  if (ok) return;
   require_same_device(a, ref, op, name);
   require_dtype(a, dt, op, name);
   require_shape(a, shape, op, name);
@@ -32,7 +41,8 @@ void require_like(const Array& a, const Array& ref, DType dt, const std::vector<
 void require_loss_buffer(const Array& loss, const Array& ref, DType dt, const char* op) {
   require_same_device(loss, ref, op, "loss");
   require_dtype(loss, dt, op, "loss");
-  check_value(numel(loss) == 1, op, "loss must have exactly 1 element, got shape " + shape_str(loss));
+  if (numel(loss) != 1)
+    throw ValueError(op_message(op, "loss must have exactly 1 element, got shape " + shape_str(loss)));
   require_contiguous(loss, op, "loss");
 }
 
@@ -48,14 +58,15 @@ Checked check_elementwise(const char* op, const char* input, const Array& pred, 
                           const OptArray& loss) {
   require_supported_device(pred, op, input);
   const DType dt = float_dtype(pred, op, input);
-  check_value(pred.ndim() == 1 || pred.ndim() == 2, op,
-              std::string(input) + " has shape " + shape_str(pred) + ", expected (B,) or (B, F)");
+  if (pred.ndim() != 1 && pred.ndim() != 2)
+    throw ValueError(op_message(op, std::string(input) + " has shape " + shape_str(pred) + ", expected (B,) or (B, F)"));
   require_contiguous(pred, op, input);
   std::vector<int64_t> shape;
   for (size_t i = 0; i < pred.ndim(); ++i) shape.push_back(static_cast<int64_t>(pred.shape(i)));
   const index_t B = shape[0];
   const index_t F = pred.ndim() == 2 ? shape[1] : 1;
-  check_value(F >= 1, op, std::string(input) + " has shape " + shape_str(pred) + ": needs at least one feature");
+  if (F < 1)
+    throw ValueError(op_message(op, std::string(input) + " has shape " + shape_str(pred) + ": needs at least one feature"));
   require_like(target, pred, dt, shape, op, "target");
   if (weight) require_like(*weight, pred, dt, {B}, op, "weight");
   if (out) require_like(*out, pred, dt, shape, op, "out");
@@ -132,7 +143,7 @@ void cross_entropy(const Array& logits, const Array& labels, const OptArray& wei
   require_contiguous(logits, op, "logits");
   const index_t B = static_cast<index_t>(logits.shape(0));
   const index_t C = static_cast<index_t>(logits.shape(1));
-  check_value(C >= 1, op, "logits has shape " + shape_str(logits) + ": needs at least one class");
+  if (C < 1) throw ValueError(op_message(op, "logits has shape " + shape_str(logits) + ": needs at least one class"));
   require_same_device(labels, logits, op, "labels");
   require_int64(labels, op, "labels");
   require_shape(labels, {B}, op, "labels");

@@ -32,9 +32,12 @@ constexpr int64_t kLargeParam = 32768;
 
 std::string item(const char* list, size_t i) { return std::string(list) + "[" + std::to_string(i) + "]"; }
 
-Array writable(const nb::object& o, const char* op, const std::string& name) {
+// Names like "params[3]" are only built for a message: a model has many parameters, and strings
+// made on the success path cost more than the step of a small one.
+Array writable(const nb::object& o, const char* op, const char* list, size_t i) {
   nb::ndarray<> w;
   if (nb::try_cast(o, w, false)) return Array(w);
+  const std::string name = item(list, i);
   Array r;
   if (nb::try_cast(o, r, false))
     throw ValueError(op_message(op, name + " is read-only; the step updates it in place"));
@@ -45,7 +48,7 @@ Array writable(const nb::object& o, const char* op, const std::string& name) {
 ArrayList writable_list(const ObjList& l, const char* op, const char* name) {
   ArrayList out;
   out.reserve(l.size());
-  for (size_t i = 0; i < l.size(); ++i) out.push_back(writable(l[i], op, std::string(name) + "[" + std::to_string(i) + "]"));
+  for (size_t i = 0; i < l.size(); ++i) out.push_back(writable(l[i], op, name, i));
   return out;
 }
 OptArrayList writable_list(const OptObjList& l, const char* op, const char* name) {
@@ -54,18 +57,30 @@ OptArrayList writable_list(const OptObjList& l, const char* op, const char* name
 }
 
 void check_length(const ArrayList& l, size_t n, const char* op, const char* name) {
-  check_value(l.size() == n, op, std::string(name) + " has " + std::to_string(l.size()) + " arrays, params has " +
-                                     std::to_string(n));
+  if (l.size() != n)
+    throw ValueError(op_message(op, std::string(name) + " has " + std::to_string(l.size()) + " arrays, params has " +
+                                        std::to_string(n)));
 }
 
 // The list `name` is required when `needed` (ValueError naming the option that needs it).
 void check_optional_list(const OptArrayList& l, bool needed, size_t n, const char* op, const char* name,
                          const char* why) {
-  if (needed) check_value(l.has_value(), op, std::string(name) + " is None, but " + why + " needs it");
+  if (needed && !l) throw ValueError(op_message(op, std::string(name) + " is None, but " + why + " needs it"));
   if (l) check_length(*l, n, op, name);
 }
 
+bool c_contiguous(const Array& a) {
+  int64_t expected = 1;
+  for (size_t d = a.ndim(); d-- > 0;) {
+    if (a.shape(d) != 1 && a.stride(d) != expected) return false;
+    expected *= static_cast<int64_t>(a.shape(d));
+  }
+  return true;
+}
+
 void check_param(const Array& p, const char* op, size_t i) {
+  const bool float_ok = p.dtype() == nb::dtype<float>() || p.dtype() == nb::dtype<double>();
+  if (is_cpu(p) && float_ok && c_contiguous(p)) return;
   const std::string name = item("params", i);
   require_supported_device(p, op, name.c_str());
   float_dtype(p, op, name.c_str());
@@ -74,6 +89,10 @@ void check_param(const Array& p, const char* op, size_t i) {
 
 // A gradient or state buffer: same device, dtype and shape as its parameter, contiguous.
 void check_companion(const Array& a, const Array& p, const char* op, const char* list, size_t i) {
+  bool ok = a.device_type() == p.device_type() && a.device_id() == p.device_id() && a.dtype() == p.dtype() &&
+            a.ndim() == p.ndim() && c_contiguous(a);
+  for (size_t d = 0; ok && d < p.ndim(); ++d) ok = a.shape(d) == p.shape(d);
+  if (ok) return;
   const std::string name = item(list, i);
   require_same_device(a, p, op, name.c_str());
   require_dtype(a, float_dtype(p, op, "params"), op, name.c_str());
@@ -97,8 +116,8 @@ void check_distinct(size_t n, std::initializer_list<std::pair<const char*, const
       if (!a->second) continue;
       for (auto b = a + 1; b != lists.end(); ++b) {
         if (!b->second) continue;
-        check_value((*a->second)[i].data() != (*b->second)[i].data(), op,
-                    item(b->first, i) + " is the same buffer as " + item(a->first, i));
+        if ((*a->second)[i].data() == (*b->second)[i].data())
+          throw ValueError(op_message(op, item(b->first, i) + " is the same buffer as " + item(a->first, i)));
       }
     }
   }

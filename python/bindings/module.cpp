@@ -45,16 +45,19 @@ DType float_dtype(const Array& a, const char* op, const char* name) {
 
 void require_dtype(const Array& a, DType dt, const char* op, const char* name) {
   const bool ok = dt == DType::f32 ? a.dtype() == nb::dtype<float>() : a.dtype() == nb::dtype<double>();
-  check_type(ok, op, std::string(name) + " has dtype " + dtype_name(a) + ", expected " +
-                         (dt == DType::f32 ? "float32" : "float64") + " like the other operands");
+  if (!ok)
+    throw TypeError(op_message(op, std::string(name) + " has dtype " + dtype_name(a) + ", expected " +
+                                       (dt == DType::f32 ? "float32" : "float64") + " like the other operands"));
 }
 
 void require_int64(const Array& a, const char* op, const char* name) {
-  check_type(a.dtype() == nb::dtype<int64_t>(), op,
-             std::string(name) + " has dtype " + dtype_name(a) + ", expected int64");
+  if (a.dtype() != nb::dtype<int64_t>())
+    throw TypeError(op_message(op, std::string(name) + " has dtype " + dtype_name(a) + ", expected int64"));
 }
 
 void require_contiguous(const Array& a, const char* op, const char* name) {
+  for (size_t i = 0; i < a.ndim(); ++i)
+    if (a.shape(i) == 0) return;  // empty arrays carry arbitrary (often zero) strides
   int64_t expected = 1;
   for (size_t i = a.ndim(); i-- > 0;) {
     if (a.shape(i) != 1 && a.stride(i) != expected)
@@ -64,8 +67,9 @@ void require_contiguous(const Array& a, const char* op, const char* name) {
 }
 
 void require_ndim(const Array& a, size_t nd, const char* op, const char* name) {
-  check_value(a.ndim() == nd, op, std::string(name) + " has shape " + shape_str(a) + ", expected " +
-                                      std::to_string(nd) + " dimensions");
+  if (a.ndim() != nd)
+    throw ValueError(op_message(op, std::string(name) + " has shape " + shape_str(a) + ", expected " +
+                                        std::to_string(nd) + " dimensions"));
 }
 
 void require_shape(const Array& a, const std::vector<int64_t>& shape, const char* op, const char* name) {
@@ -82,8 +86,8 @@ void require_shape(const Array& a, const std::vector<int64_t>& shape, const char
 }
 
 void require_same_device(const Array& a, const Array& ref, const char* op, const char* name) {
-  check_type(a.device_type() == ref.device_type() && a.device_id() == ref.device_id(), op,
-             std::string(name) + " is on a different device than the other operands");
+  if (a.device_type() != ref.device_type() || a.device_id() != ref.device_id())
+    throw TypeError(op_message(op, std::string(name) + " is on a different device than the other operands"));
 }
 
 void require_cuda_built(const char* op) {
