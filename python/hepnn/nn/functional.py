@@ -210,19 +210,18 @@ def _check_reduction(op, reduction):
         raise ValueError(f"[{op}] reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
-def _data_like(op, name, value, ref):
-    """The raw array of a target/weight, on ref's device (cast to ref's dtype when floating)."""
+def _data_like(value, ref):
+    """The raw array of a target / weight (Tensor, array or list) on ref's device."""
     t = value.data if isinstance(value, Tensor) else value
     if _backend.device_of(t) != ref.device:
         t = _backend.to_device(t, ref.device)
-    t = _xp(ref.data).asarray(t)
-    return t
+    return _xp(ref.data).asarray(t)
 
 
 def _weights(op, event_weight, input):
     if event_weight is None:
         return None
-    w = _data_like(op, "event_weight", event_weight, input)
+    w = _data_like(event_weight, input)
     batch = input.data.shape[0]
     if w.shape != (batch,):
         raise ValueError(f"[{op}] event_weight must have shape ({batch},) (one weight per "
@@ -238,7 +237,7 @@ def _pointwise_loss(op, kernel, input, target, reduction, event_weight, target_g
         raise TypeError(f"[{op}] input must be floating point, got {xd.dtype}")
     if xd.ndim == 0:
         raise ValueError(f"[{op}] input must have a batch dimension, got a 0-d tensor")
-    td = _data_like(op, "target", target, input)
+    td = _data_like(target, input)
     if td.shape != xd.shape:
         raise ValueError(f"[{op}] target shape {tuple(td.shape)} does not match input shape "
                          f"{tuple(xd.shape)}")
@@ -282,8 +281,9 @@ def _loss_bw(node, g):
 
 
 def mse_loss(input, target, reduction="mean", event_weight=None):
-    """Mean squared error, fused value + gradient. With event_weight (B,), "mean" is
-    sum_i w_i l_i / sum_i w_i where l_i averages the sample's features.
+    """Mean squared error, fused value + gradient. With event_weight (B,) (a constant), "mean"
+    is sum_i w_i l_i / sum_i w_i where l_i averages the sample's features; "none" gives
+    w_i * l_if. Gradients flow to input and to target.
 
     Example:
         >>> import hepnn, hepnn.nn.functional as F
@@ -324,7 +324,7 @@ def cross_entropy(input, target, reduction="mean", event_weight=None):
         raise ValueError(f"[{op}] input must be (batch, classes) logits, got shape {tuple(xd.shape)}")
     if xd.dtype.kind != "f":
         raise TypeError(f"[{op}] input must be floating point, got {xd.dtype}")
-    td = _data_like(op, "target", target, input)
+    td = _data_like(target, input)
     if td.dtype.kind not in "iu":
         raise TypeError(f"[{op}] target must hold integer class indices (int64), got {td.dtype}; "
                         "class-probability targets are not supported")
