@@ -456,3 +456,59 @@ def test_leaf_data_replaced_with_another_shape_is_reported():
     x.data = np.ones(4, dtype=np.float32)
     with pytest.raises(RuntimeError, match="gradient of shape"):
         y.sum().backward()
+
+
+# ---- kinematics math and composite reductions ----
+@pytest.mark.parametrize("name,low", [("sin", None), ("cos", None), ("sinh", None),
+                                      ("cosh", None), ("log1p", 0.0), ("expm1", None)])
+def test_kinematics_math(name, low):
+    x = rnd(5, 7, low=low)
+    out = check_grads(lambda a: getattr(a, name)(), [x])
+    np.testing.assert_allclose(out.numpy(), getattr(np, name)(x), rtol=1e-14)
+
+
+def test_atan2_maximum_minimum():
+    y, x = rnd(4, 5), rnd(5)
+    out = check_grads(lambda a, b: hepnn.atan2(a, b), [y, x])
+    np.testing.assert_allclose(out.numpy(), np.arctan2(y, x), rtol=1e-14)
+    a, b = rnd(4, 5), rnd(4, 1)
+    out = check_grads(lambda p, q: hepnn.maximum(p, q), [a, b])
+    np.testing.assert_allclose(out.numpy(), np.maximum(a, b))
+    out = check_grads(lambda p, q: p.minimum(q), [a, b])
+    np.testing.assert_allclose(out.numpy(), np.minimum(a, b))
+    check_grads(lambda p: hepnn.maximum(p, 0.1), [a])
+    t = hepnn.tensor([1.0, 2.0], requires_grad=True)
+    s = hepnn.tensor([1.0, 3.0], requires_grad=True)
+    hepnn.maximum(t, s).sum().backward()
+    assert t.grad.tolist() == [1.0, 0.0] and s.grad.tolist() == [0.0, 1.0]  # tie -> first
+
+
+@pytest.mark.parametrize("dim,keepdim,correction", [(None, False, 1), (0, False, 1),
+                                                    ((0, 2), True, 0), (-1, False, 1)])
+def test_var_std(dim, keepdim, correction):
+    x = rnd(3, 4, 5)
+    out = check_grads(lambda a: a.var(dim, keepdim, correction), [x])
+    np.testing.assert_allclose(out.numpy(), np.var(x, axis=dim, keepdims=keepdim, ddof=correction),
+                               rtol=1e-12)
+    out = check_grads(lambda a: a.std(dim=dim, keepdim=keepdim, correction=correction), [x])
+    np.testing.assert_allclose(out.numpy(), np.std(x, axis=dim, keepdims=keepdim, ddof=correction),
+                               rtol=1e-12)
+
+
+def test_invariant_mass_matches_torch():
+    torch = pytest.importorskip("torch")
+    pt, eta, phi, m = RNG.random(6) * 50 + 20, rnd(6), RNG.uniform(-3, 3, 6), RNG.random(6) * 5
+
+    def mass(pt, eta, phi, m, lib):
+        px, py, pz = pt * phi.cos(), pt * phi.sin(), pt * eta.sinh()
+        e = (px ** 2 + py ** 2 + pz ** 2 + m ** 2).sqrt()
+        return ((e.sum() ** 2) - px.sum() ** 2 - py.sum() ** 2 - pz.sum() ** 2).sqrt()
+
+    hs = [hepnn.tensor(a, requires_grad=True) for a in (pt, eta, phi, m)]
+    ts = [torch.tensor(a, requires_grad=True) for a in (pt, eta, phi, m)]
+    yh, yt = mass(*hs, hepnn), mass(*ts, torch)
+    yh.backward()
+    yt.backward()
+    np.testing.assert_allclose(yh.item(), yt.item(), rtol=1e-12)
+    for h, t in zip(hs, ts):
+        np.testing.assert_allclose(h.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-12)

@@ -208,7 +208,7 @@ def test_import_without_cupy_does_not_import_it():
 
 # ---- every docstring example of the Python layer runs ----
 @pytest.mark.parametrize("module", ["hepnn", "hepnn.tensor", "hepnn.autograd", "hepnn._ops_math",
-                                    "hepnn._ops_shape", "hepnn._ops_kernel", "hepnn._ops_data",
+                                    "hepnn._ops_shape", "hepnn._ops_kernel", "hepnn._ops_data", "hepnn._ops_trig",
                                     "hepnn._factories", "hepnn.random",
                                     "hepnn.cuda", "hepnn.nn.functional"])
 def test_docstring_examples(module):

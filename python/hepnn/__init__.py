@@ -14,10 +14,10 @@ from ._factories import (arange, empty, from_dlpack, full, ones, ones_like, rand
                          zeros, zeros_like)
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .random import manual_seed
-from .ops import (abs, add, argmax, argmin, cat, clamp, clone, div, exp, flatten, log,
-                  log_softmax, matmul, max, mean, min, mul, neg, permute, pow, relu, reshape,
-                  sigmoid, softmax, sqrt, squeeze, stack, sub, sum, tanh, transpose, unsqueeze,
-                  where)
+from .ops import (abs, add, argmax, argmin, atan2, cat, clamp, clone, cos, cosh, div, exp, expm1,
+                  flatten, log, log1p, log_softmax, matmul, max, maximum, mean, min, minimum, mul,
+                  neg, permute, pow, relu, reshape, sigmoid, sin, sinh, softmax, sqrt, squeeze,
+                  stack, std, sub, sum, tanh, transpose, unsqueeze, var, where)
 from . import nn, optim, random  # noqa: E402  (after the core names they build on)
 
 __version__ = "0.1.0"

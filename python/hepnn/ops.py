@@ -1,11 +1,12 @@
 """The op table: every op (forward + backward rule, defined in _ops_math.py, _ops_shape.py,
-_ops_kernel.py and _ops_data.py) and the Tensor method or operator that exposes it.
+_ops_kernel.py, _ops_data.py and _ops_trig.py) and the Tensor method or operator exposing it.
 Forward functions are installed on Tensor directly, so an operator costs one Python call.
 """
 from . import _ops_data as D
 from . import _ops_kernel as K
 from . import _ops_math as M
 from . import _ops_shape as S
+from . import _ops_trig as G
 from .tensor import Tensor
 
 # Ops that are also hepnn.<name> functions.
@@ -18,6 +19,8 @@ cat, stack, sum, mean, max, min, argmax, argmin = S.cat, S.stack, S.sum, S.mean,
     S.argmax, S.argmin
 matmul, relu, sigmoid, tanh, softmax, log_softmax = K.matmul, K.relu, K.sigmoid, K.tanh, \
     K.softmax, K.log_softmax
+sin, cos, sinh, cosh, log1p, expm1, atan2, maximum, minimum, var, std = G.sin, G.cos, G.sinh, \
+    G.cosh, G.log1p, G.expm1, G.atan2, G.maximum, G.minimum, G.var, G.std
 
 METHODS = {
     # arithmetic operators (scalars and arrays allowed on either side, broadcasting)
@@ -33,6 +36,8 @@ METHODS = {
     # elementwise math
     "exp": M.exp, "log": M.log, "sqrt": M.sqrt, "abs": M.abs, "__abs__": M.abs,
     "clamp": M.clamp, "clip": M.clamp,
+    "sin": G.sin, "cos": G.cos, "sinh": G.sinh, "cosh": G.cosh, "log1p": G.log1p,
+    "expm1": G.expm1, "atan2": G.atan2, "maximum": G.maximum, "minimum": G.minimum,
     # comparisons and logic (no gradient)
     "__lt__": D.lt, "__le__": D.le, "__gt__": D.gt, "__ge__": D.ge, "__eq__": D.eq,
     "__ne__": D.ne, "__and__": D.and_, "__or__": D.or_, "__xor__": D.xor,
@@ -43,7 +48,7 @@ METHODS = {
     "__getitem__": S.getitem, "__setitem__": S.setitem,
     # reductions
     "sum": S.sum, "mean": S.mean, "max": S.max, "min": S.min, "argmax": S.argmax,
-    "argmin": S.argmin,
+    "argmin": S.argmin, "var": G.var, "std": G.std,
     # kernel-backed
     "relu": K.relu, "sigmoid": K.sigmoid, "tanh": K.tanh, "softmax": K.softmax,
     "log_softmax": K.log_softmax,
