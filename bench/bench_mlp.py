@@ -19,12 +19,8 @@ def _hepnn_model(width):
                          nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 1))
 
 
-def bench_hepnn(width, batch, steps, repeats, data):
-    model = _hepnn_model(width)
-    opt = hepnn.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.BCEWithLogitsLoss()
-    xs = [hepnn.tensor(x) for x, _ in data]
-    ys = [hepnn.tensor(y) for _, y in data]
+def _samples_per_s(model, opt, loss_fn, xs, ys, batch, steps, repeats):
+    """Median training throughput of one framework's step loop (the code reads the same for both)."""
 
     def run(n):
         for i in range(n):
@@ -41,6 +37,13 @@ def bench_hepnn(width, batch, steps, repeats, data):
         run(steps)
         times.append(time.perf_counter() - t)
     return batch * steps / statistics.median(times)
+
+
+def bench_hepnn(width, batch, steps, repeats, data):
+    model = _hepnn_model(width)
+    opt = hepnn.optim.Adam(model.parameters(), lr=1e-3)
+    return _samples_per_s(model, opt, nn.BCEWithLogitsLoss(), [hepnn.tensor(x) for x, _ in data],
+                          [hepnn.tensor(y) for _, y in data], batch, steps, repeats)
 
 
 def bench_torch(torch, width, batch, steps, repeats, data):
@@ -48,25 +51,8 @@ def bench_torch(torch, width, batch, steps, repeats, data):
     model = tn.Sequential(tn.Linear(30, width), tn.ReLU(), tn.Linear(width, width), tn.ReLU(),
                           tn.Linear(width, width), tn.ReLU(), tn.Linear(width, 1))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = tn.BCEWithLogitsLoss()
-    xs = [torch.from_numpy(x) for x, _ in data]
-    ys = [torch.from_numpy(y) for _, y in data]
-
-    def run(n):
-        for i in range(n):
-            loss = loss_fn(model(xs[i % len(xs)]), ys[i % len(ys)])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        return loss.item()
-
-    run(10)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        run(steps)
-        times.append(time.perf_counter() - t)
-    return batch * steps / statistics.median(times)
+    return _samples_per_s(model, opt, tn.BCEWithLogitsLoss(), [torch.from_numpy(x) for x, _ in data],
+                          [torch.from_numpy(y) for _, y in data], batch, steps, repeats)
 
 
 def op_overhead(repeats):

@@ -16,29 +16,18 @@ namespace {
 using hepnn::py::Array;
 namespace hp = hepnn::py;
 
-// C-contiguous, or empty: NumPy gives empty arrays zero strides, and they hold nothing to misplace.
-void require_dense(const Array& a, const char* op, const char* name) {
-  if (hp::numel(a) > 0) hp::require_contiguous(a, op, name);
-}
-
-std::vector<int64_t> shape_of(const Array& a) {
-  std::vector<int64_t> s(a.ndim());
-  for (size_t i = 0; i < a.ndim(); ++i) s[i] = a.shape(i);
-  return s;
-}
-
 // `like` names the operands that must match x exactly (dtype, device, shape, contiguity).
 hepnn::DType check_operands(const char* op, const Array& x,
                             std::initializer_list<std::pair<const Array*, const char*>> like) {
   const hepnn::DType dt = hp::float_dtype(x, op, "x");
   hp::require_supported_device(x, op, "x");
-  require_dense(x, op, "x");
-  const auto shape = shape_of(x);
+  hp::require_contiguous(x, op, "x");
+  const auto shape = hp::shape_of(x);
   for (const auto& [a, name] : like) {
     hp::require_same_device(*a, x, op, name);
     hp::require_dtype(*a, dt, op, name);
     hp::require_shape(*a, shape, op, name);
-    require_dense(*a, op, name);
+    hp::require_contiguous(*a, op, name);
   }
   return dt;
 }

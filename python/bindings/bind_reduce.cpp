@@ -15,11 +15,6 @@ using hepnn::py::OptArray;
 using hepnn::cpu::ReduceOp;
 namespace hp = hepnn::py;
 
-// C-contiguous, or empty: NumPy gives empty arrays zero strides, and they hold nothing to misplace.
-void require_dense(const Array& a, const char* op, const char* name) {
-  if (hp::numel(a) > 0) hp::require_contiguous(a, op, name);
-}
-
 ReduceOp parse_op(const std::string& name) {
   if (name == "sum") return ReduceOp::sum;
   if (name == "mean") return ReduceOp::mean;
@@ -33,7 +28,7 @@ void reduce(const Array& x, const Array& y, int64_t axis, const std::string& op_
   const ReduceOp rop = parse_op(op_name);
   const hepnn::DType dt = hp::float_dtype(x, op, "x");
   hp::require_supported_device(x, op, "x");
-  require_dense(x, op, "x");
+  hp::require_contiguous(x, op, "x");
   const int64_t nd = static_cast<int64_t>(x.ndim());
   hepnn::check_value(nd >= 1, op, "needs an array with at least 1 dimension, got a 0-d array");
   hepnn::check_value(axis >= -nd && axis < nd, op,
@@ -50,13 +45,13 @@ void reduce(const Array& x, const Array& y, int64_t axis, const std::string& op_
   hp::require_same_device(y, x, op, "y");
   hp::require_dtype(y, dt, op, "y");
   hp::require_shape(y, out_shape, op, "y");
-  require_dense(y, op, "y");
+  hp::require_contiguous(y, op, "y");
   if (argmax) {
     hepnn::check_value(rop == ReduceOp::max, op, "argmax is only produced by op 'max', got '" + op_name + "'");
     hp::require_same_device(*argmax, x, op, "argmax");
     hp::require_int64(*argmax, op, "argmax");
     hp::require_shape(*argmax, out_shape, op, "argmax");
-    require_dense(*argmax, op, "argmax");
+    hp::require_contiguous(*argmax, op, "argmax");
   }
   int64_t* am = hp::ptr_or_null<int64_t>(argmax);
   nanobind::gil_scoped_release release;

@@ -11,17 +11,6 @@ namespace {
 using hepnn::py::Array;
 namespace hp = hepnn::py;
 
-// C-contiguous, or empty: NumPy gives empty arrays zero strides, and they hold nothing to misplace.
-void require_dense(const Array& a, const char* op, const char* name) {
-  if (hp::numel(a) > 0) hp::require_contiguous(a, op, name);
-}
-
-std::vector<int64_t> shape_of(const Array& a) {
-  std::vector<int64_t> s(a.ndim());
-  for (size_t i = 0; i < a.ndim(); ++i) s[i] = a.shape(i);
-  return s;
-}
-
 // The array as (outer, dim, inner) around `axis`, after checking the axis is in range.
 struct Split {
   int64_t outer = 1, dim = 1, inner = 1;
@@ -43,13 +32,13 @@ hepnn::DType check_like(const char* op, const Array& ref, const char* ref_name,
                         std::initializer_list<std::pair<const Array*, const char*>> like) {
   const hepnn::DType dt = hp::float_dtype(ref, op, ref_name);
   hp::require_supported_device(ref, op, ref_name);
-  require_dense(ref, op, ref_name);
-  const auto shape = shape_of(ref);
+  hp::require_contiguous(ref, op, ref_name);
+  const auto shape = hp::shape_of(ref);
   for (const auto& [a, name] : like) {
     hp::require_same_device(*a, ref, op, name);
     hp::require_dtype(*a, dt, op, name);
     hp::require_shape(*a, shape, op, name);
-    require_dense(*a, op, name);
+    hp::require_contiguous(*a, op, name);
   }
   return dt;
 }

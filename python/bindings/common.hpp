@@ -46,7 +46,7 @@ DType float_dtype(const Array& a, const char* op, const char* name);
 void require_dtype(const Array& a, DType dt, const char* op, const char* name);
 // int64 labels and similar.
 void require_int64(const Array& a, const char* op, const char* name);
-// C-contiguous (ValueError naming the op otherwise).
+// C-contiguous or empty (ValueError naming the op otherwise).
 void require_contiguous(const Array& a, const char* op, const char* name);
 // ndim equal to `nd` (ValueError).
 void require_ndim(const Array& a, size_t nd, const char* op, const char* name);
@@ -59,6 +59,12 @@ void require_same_device(const Array& a, const Array& ref, const char* op, const
 void require_supported_device(const Array& a, const char* op, const char* name);
 // Raises RuntimeError when a CUDA array reaches a module built without CUDA.
 void require_cuda_built(const char* op);
+
+inline std::vector<int64_t> shape_of(const Array& a) {
+  std::vector<int64_t> s(a.ndim());
+  for (size_t i = 0; i < a.ndim(); ++i) s[i] = a.shape(i);
+  return s;
+}
 
 // Total elements.
 inline int64_t numel(const Array& a) {
