@@ -52,9 +52,9 @@ def linear(input, weight, bias=None, activation=None, alpha=0.0):
         bd = bias.data
         if bd.shape != (wd.shape[0],):
             raise ValueError(f"[linear] bias has shape {tuple(bd.shape)}, expected ({wd.shape[0]},)")
-    dts = {str(a.dtype) for a in (xd, wd, bd) if a is not None}
-    if len(dts) > 1:
-        raise TypeError(f"[linear] input, weight and bias must share one dtype, got {sorted(dts)}")
+    if xd.dtype != wd.dtype or (bd is not None and bd.dtype != wd.dtype):
+        dts = sorted({str(a.dtype) for a in (xd, wd, bd) if a is not None})
+        raise TypeError(f"[linear] input, weight and bias must share one dtype, got {dts}")
     lead = xd.shape[:-1]
     x2 = _contig(xd.reshape(-1, xd.shape[-1]))
     wd = _contig(wd)
