@@ -308,3 +308,13 @@ def test_scaler_state_dict_round_trip(cls):
         cls().load_state_dict({"mean": np.zeros(3)})
     with pytest.raises(ValueError, match="match no scaler"):
         load_scaler({"foo": np.zeros(3)})
+
+
+@pytest.mark.parametrize("module", ["hepnn.data", "hepnn.data.dataset", "hepnn.data.loader",
+                                    "hepnn.data.split", "hepnn.data.scalers"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -237,3 +237,13 @@ def test_ks_weights():
         M.ks_2samp(a, b, weights_a=-wa)
     with pytest.raises(ValueError, match="a contains NaN"):
         M.ks_2samp(np.array([np.nan, 1.0]), b)
+
+
+@pytest.mark.parametrize("module", ["hepnn.metrics", "hepnn.metrics.roc", "hepnn.metrics.ks",
+                                    "hepnn.metrics.significance"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

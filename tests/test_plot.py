@@ -122,3 +122,10 @@ def test_missing_matplotlib_gives_a_clear_error(tmp_path, monkeypatch):
     y, s, _ = _scores()
     with pytest.raises(ImportError, match=r"\[loss_curves\] plotting needs matplotlib.*hepnn\[plot\]"):
         P.loss_curves({"loss": [1.0, 0.5]}, tmp_path / "l.png")
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(P, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .metrics import ks_2samp, roc_curve
+from .metrics.roc import trapezoid
 from .metrics._inputs import binary_inputs, vector
 
 _SIGNAL, _BACKGROUND = "#1f5fbf", "#d62728"
@@ -121,7 +122,7 @@ def roc_rejection(curves, path, title=None):
     fig, ax = _figure(fn)
     lowest, highest = np.inf, 1.0
     for name, (fpr, tpr) in resolved.items():
-        area = float(np.trapezoid(tpr, fpr))
+        area = trapezoid(tpr, fpr)
         ok = (fpr > 0) & (tpr > 0)  # rejection is infinite where eps_B = 0
         rej = 1.0 / fpr[ok]
         ax.plot(tpr[ok], rej, lw=1.8, label=f"{name} (AUC = {area:.3f})")

@@ -24,18 +24,16 @@ def to_numpy(fn, name, x):
 
 
 def check_finite_columns(fn, name, arr):
-    """ValueError naming the first column (last axes flattened) that holds a NaN or an inf."""
+    """ValueError naming the first column (trailing axes flattened) that holds a NaN or an inf."""
     if arr.dtype.kind != "f" or arr.size == 0:
         return
-    bad = ~np.isfinite(arr)
+    flat = arr.reshape(len(arr), -1)
+    bad = ~np.isfinite(flat)
     if not bad.any():
         return
-    flat = bad.reshape(len(arr), -1) if arr.ndim > 1 else bad.reshape(-1, 1)
-    rows, cols = np.nonzero(flat)
-    col = int(cols.min())
-    row = int(rows[cols == col][0])
-    what = "NaN" if np.isnan(arr.reshape(len(arr), -1)[row, col] if arr.ndim > 1 else arr[row]) else "inf"
+    col = int(np.flatnonzero(bad.any(axis=0))[0])
+    row = int(np.flatnonzero(bad[:, col])[0])
+    what = "NaN" if np.isnan(flat[row, col]) else "inf"
     where = f"column {col}" if arr.ndim > 1 else "the values"
-    count = int(flat[:, col].sum())
-    raise ValueError(f"[{fn}] {name} has {count} non-finite value(s) in {where} "
+    raise ValueError(f"[{fn}] {name} has {int(bad[:, col].sum())} non-finite value(s) in {where} "
                      f"(first at row {row}: {what}); clean or impute them before training")

@@ -7,6 +7,11 @@ import numpy as np
 from ._inputs import binary_inputs, vector
 
 
+def trapezoid(y, x):
+    """Trapezoidal area under y(x) in x order (no monotonicity check; NumPy-version independent)."""
+    return float(np.sum(np.diff(x) * (y[1:] + y[:-1])) * 0.5)
+
+
 def _cumulative_rates(fn, y, s, w):
     """Weighted true/false positive sums at each distinct score, scores descending."""
     if w is not None:
@@ -89,7 +94,7 @@ def auc(x, y):
         if not (dx <= 0).all():
             raise ValueError(f"[{fn}] x is neither increasing nor decreasing")
         direction = -1.0
-    return float(direction * np.trapezoid(ys, xs))
+    return direction * trapezoid(ys, xs)
 
 
 def roc_auc_score(y_true, score, sample_weight=None):
@@ -105,7 +110,7 @@ def roc_auc_score(y_true, score, sample_weight=None):
         0.75
     """
     fpr, tpr, _ = roc_curve(y_true, score, sample_weight)
-    return float(np.trapezoid(tpr, fpr))
+    return trapezoid(tpr, fpr)
 
 
 def background_rejection(y_true, score, eps_s, sample_weight=None):
