@@ -62,7 +62,13 @@ class Dataset:
 
     @property
     def arrays(self):
-        """The arrays a batch is made of, in order: (features, labels, weights) without the Nones."""
+        """The arrays a batch is made of, in order: (features, labels, weights) without the Nones.
+
+        Example:
+            >>> import numpy as np, hepnn.data
+            >>> len(hepnn.data.Dataset(np.ones((4, 2)), weights=np.ones(4)).arrays)
+            2
+        """
         return tuple(a for a in (self.features, self.labels, self.weights) if a is not None)
 
     def __len__(self):

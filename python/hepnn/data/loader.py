@@ -50,7 +50,15 @@ class DataLoader:
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def set_epoch(self, epoch):
-        """Make the next iteration produce epoch `epoch`'s order (for resuming a seeded run)."""
+        """Make the next iteration produce epoch `epoch`'s order (for resuming a seeded run).
+
+        Example:
+            >>> import numpy as np, hepnn.data
+            >>> loader = hepnn.data.DataLoader(np.arange(6.0), 6, shuffle=True, seed=0)
+            >>> first = next(iter(loader))[0].tolist(); loader.set_epoch(0)
+            >>> next(iter(loader))[0].tolist() == first
+            True
+        """
         if int(epoch) < 0:
             raise ValueError(f"[DataLoader.set_epoch] epoch must be non-negative, got {epoch}")
         self.epoch = int(epoch)

@@ -50,7 +50,13 @@ class _Scaler:
         return out
 
     def fit(self, X):
-        """Learn the per-column statistics from training data `X` (events, features); returns self."""
+        """Learn the per-column statistics from training data `X` (events, features); returns self.
+
+        Example:
+            >>> import numpy as np, hepnn.data
+            >>> hepnn.data.StandardScaler().fit(np.array([[1.0], [3.0]])).mean.tolist()
+            [2.0]
+        """
         fn = f"{type(self).__name__}.fit"
         arr, _ = self._input(fn, X, fitting=True)
         if len(arr) == 0:
@@ -60,31 +66,65 @@ class _Scaler:
         return self
 
     def transform(self, X):
-        """Scale `X` with the fitted statistics (same type and float dtype as `X`)."""
+        """Scale `X` with the fitted statistics (same type and float dtype as `X`; a CUDA Tensor
+        comes back as a CPU Tensor).
+
+        Example:
+            >>> import numpy as np, hepnn.data
+            >>> sc = hepnn.data.MinMaxScaler().fit(np.array([[0.0], [2.0]]))
+            >>> sc.transform(np.array([[1.0], [4.0]])).ravel().tolist()
+            [0.5, 2.0]
+        """
         fn = f"{type(self).__name__}.transform"
         arr, is_tensor = self._input(fn, X)
         shift, scale = (v.astype(arr.dtype) for v in self._affine())
         return self._output((arr - shift) / scale, is_tensor)
 
     def inverse_transform(self, X):
-        """Undo transform: map scaled values back to the original units."""
+        """Undo transform: map scaled values back to the original units.
+
+        Example:
+            >>> import numpy as np, hepnn.data
+            >>> sc = hepnn.data.StandardScaler().fit(np.array([[1.0], [3.0]]))
+            >>> sc.inverse_transform(np.array([[0.0], [1.0]])).ravel().tolist()
+            [2.0, 3.0]
+        """
         fn = f"{type(self).__name__}.inverse_transform"
         arr, is_tensor = self._input(fn, X)
         shift, scale = (v.astype(arr.dtype) for v in self._affine())
         return self._output(arr * scale + shift, is_tensor)
 
     def fit_transform(self, X):
-        """fit(X) then transform(X)."""
+        """fit(X) then transform(X).
+
+        Example:
+            >>> import numpy as np, hepnn.data
+            >>> hepnn.data.StandardScaler().fit_transform(np.array([[1.0], [3.0]])).ravel().tolist()
+            [-1.0, 1.0]
+        """
         return self.fit(X).transform(X)
 
     def state_dict(self):
-        """The fitted state as a dict of float64 NumPy arrays (copies)."""
+        """The fitted state as a dict of float64 NumPy arrays (copies), e.g. for a checkpoint.
+
+        Example:
+            >>> import numpy as np, hepnn.data
+            >>> sorted(hepnn.data.StandardScaler().fit(np.ones((2, 3))).state_dict())
+            ['mean', 'scale']
+        """
         if self._state is None:
             raise RuntimeError(f"[{type(self).__name__}.state_dict] the scaler is not fitted yet")
         return {k: v.copy() for k, v in self._state.items()}
 
     def load_state_dict(self, state):
-        """Restore a state from state_dict(); checks keys, shapes and values. Returns self."""
+        """Restore a state from state_dict(); checks keys, shapes and values. Returns self.
+
+        Example:
+            >>> import numpy as np, hepnn.data
+            >>> state = {"mean": np.array([1.0]), "scale": np.array([2.0])}
+            >>> hepnn.data.StandardScaler().load_state_dict(state).transform(np.array([[5.0]])).item()
+            2.0
+        """
         fn = f"{type(self).__name__}.load_state_dict"
         if set(state) != set(self._keys):
             raise ValueError(f"[{fn}] expected keys {sorted(self._keys)}, got {sorted(state)}")

@@ -156,11 +156,23 @@ class KFold:
         self.stratified = bool(stratified)
 
     def get_n_splits(self):
-        """The number of folds."""
+        """The number of folds.
+
+        Example:
+            >>> import hepnn.data
+            >>> hepnn.data.KFold(4).get_n_splits()
+            4
+        """
         return self.n_splits
 
     def split(self, X, y=None):
-        """Yield (train_idx, val_idx) int64 arrays for each fold (see the class docstring)."""
+        """Yield (train_idx, val_idx) int64 arrays for each fold (see the class docstring).
+
+        Example:
+            >>> import hepnn.data
+            >>> [len(va) for _, va in hepnn.data.KFold(3, stratified=False, seed=0).split(10)]
+            [4, 3, 3]
+        """
         fn = "KFold"
         if isinstance(X, Dataset):
             y = X.labels if y is None else y
