@@ -1,0 +1,17 @@
+"""hepnn.metrics: ROC curve, AUC and background rejection with event weights (cross-checked
+against scikit-learn), discovery significance (s/sqrt(b), Asimov) and the weighted two-sample
+KS test used as an overtraining check. NumPy only.
+
+Example:
+    >>> import numpy as np, hepnn.metrics as M
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 1000); score = y + rng.normal(size=1000)
+    >>> 0.7 < M.roc_auc_score(y, score) < 0.8, M.background_rejection(y, score, 0.5) > 2
+    (True, True)
+"""
+from .ks import kolmogorov_sf, ks_2samp
+from .roc import auc, background_rejection, roc_auc_score, roc_curve
+from .significance import asimov_significance, significance
+
+__all__ = ["roc_curve", "auc", "roc_auc_score", "background_rejection", "significance",
+           "asimov_significance", "ks_2samp", "kolmogorov_sf"]
