@@ -18,7 +18,7 @@ from .ops import (abs, add, argmax, argmin, atan2, cat, clamp, clone, cos, cosh,
                   flatten, log, log1p, log_softmax, matmul, max, maximum, mean, min, minimum, mul,
                   neg, permute, pow, relu, reshape, sigmoid, sin, sinh, softmax, sqrt, squeeze,
                   stack, std, sub, sum, tanh, transpose, unsqueeze, var, where)
-from . import nn, optim, random  # noqa: E402  (after the core names they build on)
+from . import data, metrics, nn, optim, random  # noqa: E402  (after the core names they build on)
 
 __version__ = "0.1.0"
 
