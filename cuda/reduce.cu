@@ -1,6 +1,6 @@
 // CUDA reductions sum / mean / max (+ argmax of the first maximum, NaN propagating) over the middle
 // axis of (outer, dim, inner). Variants: inner == 1 rows with a warp per row (dim <= 1024) or a
-// block per row; inner > 1 with a thread per column. Float and double; results are deterministic.
+// block per row; inner > 1 with 32-column x 8-row blocks. Float and double; results are deterministic.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -106,13 +106,30 @@ __global__ void block_rows(ReduceOp op, index_t rows, index_t dim, const T* __re
   }
 }
 
+// inner > 1: a 32 x 8 block owns 32 consecutive inner columns of one outer slice; threadIdx.x
+// walks the contiguous columns (coalesced), threadIdx.y strides dim, and the 8 partial results
+// merge in a fixed order.
+constexpr int kColX = 32, kColY = 8;
 template <typename T>
 __global__ void columns(ReduceOp op, index_t outer, index_t dim, index_t inner,
                         const T* __restrict__ x, T* __restrict__ y, index_t* __restrict__ argmax) {
-  const index_t total = outer * inner, stride = index_t(gridDim.x) * blockDim.x;
-  for (index_t c = index_t(blockIdx.x) * blockDim.x + threadIdx.x; c < total; c += stride) {
-    const index_t o = c / inner, base = o * dim * inner + (c - o * inner);
-    acc_store(op, acc_slice(op, x + base, dim, inner, 0, 1), dim, c, y, argmax);
+  __shared__ T sv[kColY][kColX + 1];
+  __shared__ index_t si[kColY][kColX + 1];
+  const index_t col_tiles = (inner + kColX - 1) / kColX, tiles = outer * col_tiles;
+  for (index_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+    const index_t o = t / col_tiles, i = (t - o * col_tiles) * kColX + threadIdx.x;
+    Acc<T> a = acc_init<T>(op);
+    if (i < inner) a = acc_slice(op, x + o * dim * inner + i, dim, inner, threadIdx.y, kColY);
+    __syncthreads();  // the previous tile's readers are done with sv/si
+    sv[threadIdx.y][threadIdx.x] = a.v;
+    si[threadIdx.y][threadIdx.x] = a.i;
+    __syncthreads();
+    if (threadIdx.y == 0 && i < inner) {
+#pragma unroll
+      for (int k = 1; k < kColY; ++k)
+        a = acc_merge(op, a, Acc<T>{sv[k][threadIdx.x], si[k][threadIdx.x]});
+      acc_store(op, a, dim, o * inner + i, y, argmax);
+    }
   }
 }
 
@@ -129,7 +146,9 @@ void reduce_forward(ReduceOp op, index_t outer, index_t dim, index_t inner, cons
   if (outer == 0 || inner == 0) return;
   const cudaStream_t s = as_cuda(stream);
   if (inner > 1 || dim == 0) {
-    columns<T><<<grid_for(outer * inner), kBlock, 0, s>>>(op, outer, dim, inner, x, y, argmax);
+    const index_t tiles = outer * ((inner + kColX - 1) / kColX);
+    columns<T><<<unsigned(std::min<index_t>(tiles, 16384)), dim3(kColX, kColY), 0, s>>>(
+        op, outer, dim, inner, x, y, argmax);
   } else if (dim <= 1024) {
     warp_rows<T><<<grid_for(outer, kBlock / 32, 16384), kBlock, 0, s>>>(op, outer, dim, x, y,
                                                                           argmax);

@@ -163,7 +163,7 @@ def test_reduce_max_nan_propagates(rng):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act", ["none", "relu", "gelu", "elu", "sigmoid", "softplus"])
-@pytest.mark.parametrize("bio", [(1, 3, 1), (33, 17, 9), (257, 65, 130)])
+@pytest.mark.parametrize("bio", [(1, 3, 1), (33, 17, 9), (257, 65, 130), (1500, 5, 3)])
 def test_linear(dtype, act, bio, rng):
     B, I, O = bio
     x = rng.standard_normal((B, I)).astype(dtype)
