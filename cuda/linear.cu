@@ -41,10 +41,10 @@ struct BiasActEpilogue {
 template <typename T>
 __global__ void dz_kernel(Act act, index_t n, const T* __restrict__ z, const T* __restrict__ y,
                           const T* __restrict__ dy, T* __restrict__ dz, T alpha) {
-  const bool reads_z = act_reads_input(act);
+  const bool reads_z = act_reads_input(act), reads_y = act_reads_output(act);
   const index_t stride = index_t(gridDim.x) * blockDim.x;
   for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
-    dz[i] = act_grad(act, reads_z ? z[i] : T(0), reads_z ? T(0) : y[i], dy[i], alpha);
+    dz[i] = act_grad(act, reads_z ? z[i] : T(0), reads_y ? y[i] : T(0), dy[i], alpha);
 }
 
 // Column sums of a rows x cols matrix, deterministic and without atomics. A 32 x 8 block owns 32
@@ -113,7 +113,7 @@ void linear_backward(index_t B, index_t I, index_t O, const T* x, const T* W, co
   check_value(B >= 0 && I >= 0 && O >= 0, op, "negative size");
   check_value(!act_reads_input(act) || z != nullptr || B * O == 0, op,
               "this activation needs the pre-activation z");
-  check_value(act_reads_input(act) || act == Act::none || y != nullptr || B * O == 0, op,
+  check_value(!act_reads_output(act) || y != nullptr || B * O == 0, op,
               "this activation needs the output y");
   const cudaStream_t s = as_cuda(stream);
   const index_t n = B * O;
