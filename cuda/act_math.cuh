@@ -23,6 +23,11 @@ __host__ __device__ constexpr bool act_reads_input(Act act) {
          act == Act::gelu_tanh || act == Act::softplus;
 }
 
+// True when the backward of `act` reads the output y (none reads neither).
+__host__ __device__ constexpr bool act_reads_output(Act act) {
+  return act == Act::relu || act == Act::sigmoid || act == Act::tanh;
+}
+
 // y = act(x). `alpha`: negative slope of leaky_relu, alpha of elu.
 template <typename T>
 __device__ __forceinline__ T act_apply(Act act, T x, T alpha) {
@@ -52,7 +57,7 @@ __device__ __forceinline__ T act_apply(Act act, T x, T alpha) {
 }
 
 // dx = dy * act'(x), written as a select where torch selects (so an infinite dy times a zero
-// slope gives 0, not NaN). x is only read when act_reads_input(act); y only otherwise.
+// slope gives 0, not NaN). x is only meaningful when act_reads_input(act), y when act_reads_output(act).
 template <typename T>
 __device__ __forceinline__ T act_grad(Act act, T x, T y, T dy, T alpha) {
   switch (act) {

@@ -23,12 +23,12 @@ template <typename T>
 __global__ void act_backward_kernel(Act act, index_t n, const T* __restrict__ x,
                                     const T* __restrict__ y, const T* __restrict__ dy,
                                     T* __restrict__ dx, T alpha) {
-  const bool reads_x = act_reads_input(act);
+  const bool reads_x = act_reads_input(act), reads_y = act_reads_output(act);
   const index_t stride = index_t(gridDim.x) * blockDim.x;
   for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     // Only the operand the rule needs is loaded: callers may pass a null x or y for the other.
     const T xi = reads_x ? x[i] : T(0);
-    const T yi = reads_x ? T(0) : y[i];
+    const T yi = reads_y ? y[i] : T(0);
     dx[i] = act_grad(act, xi, yi, dy[i], alpha);
   }
 }

@@ -24,7 +24,7 @@ __device__ __forceinline__ bool isnan(double x) { return ::isnan(x); }
 
 template <typename T>
 __device__ __forceinline__ T neg_inf() {
-  return -__int_as_float(0x7f800000) ;
+  return -__int_as_float(0x7f800000);
 }
 template <>
 __device__ __forceinline__ double neg_inf<double>() {

@@ -18,6 +18,9 @@ struct Operands {
   index_t lda, ldb;
   index_t stride_a, stride_b;  // element distance between batch matrices (0 = broadcast)
   index_t M, N, K;
+  // Split-K: when > 0, product z covers k in [z * k_split, min(K, (z + 1) * k_split)) of the
+  // same A and B (strides 0) and the epilogue receives a partial sum for slab z.
+  index_t k_split = 0;
 };
 
 // NOTE: a thread's micro-tile rows are tr, tr + BM/TM, ... (strided, not contiguous) so that a
@@ -48,7 +51,12 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN))
 #pragma unroll
     for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
 
-  for (index_t k0 = 0; k0 < op.K; k0 += BK) {
+  index_t k_begin = 0, k_end = op.K;
+  if (op.k_split > 0) {
+    k_begin = z * op.k_split;
+    k_end = op.K < k_begin + op.k_split ? op.K : k_begin + op.k_split;
+  }
+  for (index_t k0 = k_begin; k0 < k_end; k0 += BK) {
     // Each load walks the operand's contiguous axis fastest, so global reads coalesce.
 #pragma unroll
     for (int r = 0; r < BM * BK / kThreads; ++r) {
@@ -57,7 +65,7 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN))
       const int kk = TA ? e / BM : e % BK;
       const index_t gm = m0 + mm, gk = k0 + kk;
       T v = T(0);
-      if (gm < op.M && gk < op.K) v = TA ? A[gk * op.lda + gm] : A[gm * op.lda + gk];
+      if (gm < op.M && gk < k_end) v = TA ? A[gk * op.lda + gm] : A[gm * op.lda + gk];
       As[kk][mm] = v;
     }
 #pragma unroll
@@ -67,7 +75,7 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN))
       const int kk = TB ? e % BK : e / BN;
       const index_t gn = n0 + nn, gk = k0 + kk;
       T v = T(0);
-      if (gn < op.N && gk < op.K) v = TB ? B[gn * op.ldb + gk] : B[gk * op.ldb + gn];
+      if (gn < op.N && gk < k_end) v = TB ? B[gn * op.ldb + gk] : B[gk * op.ldb + gn];
       Bs[kk][nn] = v;
     }
     __syncthreads();

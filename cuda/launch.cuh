@@ -3,7 +3,9 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "core/error.hpp"
@@ -23,6 +25,26 @@ inline unsigned grid_for(index_t n, int per_block = kBlock, index_t max_blocks =
   return static_cast<unsigned>(b < 1 ? 1 : b);
 }
 
+// NOTE: the default pool's release threshold is 0, so every synchronisation would hand freed scratch
+// back to the driver and the next step would pay a real allocation. Raising it once per device
+// keeps the (small) scratch blocks cached in the pool.
+inline void keep_pool_memory() {
+  static std::atomic<std::uint64_t> done{0};  // bit d set: device d configured
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) {
+    cudaGetLastError();
+    return;
+  }
+  const std::uint64_t bit = std::uint64_t(1) << dev;
+  if (done.load(std::memory_order_relaxed) & bit) return;
+  cudaMemPool_t pool;
+  std::uint64_t threshold = UINT64_MAX;
+  cudaError_t err = cudaDeviceGetDefaultMemPool(&pool, dev);
+  if (err == cudaSuccess) err = cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold);
+  if (err != cudaSuccess) cudaGetLastError();  // a failure here only costs speed; don't report it
+  done.fetch_or(bit, std::memory_order_relaxed);
+}
+
 // Scratch memory from the stream-ordered allocator; released with cudaFreeAsync on the same
 // stream when the guard leaves scope, so no host synchronisation is ever needed.
 template <typename T>
@@ -30,6 +52,7 @@ class Scratch {
  public:
   Scratch(std::size_t count, cudaStream_t s, const char* op) : stream_(s) {
     if (count == 0) return;
+    keep_pool_memory();
     const cudaError_t err = cudaMallocAsync(reinterpret_cast<void**>(&ptr_), count * sizeof(T), s);
     if (err != cudaSuccess) {
       cudaGetLastError();  // not sticky; keep it from being reported by the next launch check

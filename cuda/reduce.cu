@@ -1,6 +1,7 @@
 // CUDA reductions sum / mean / max (+ argmax of the first maximum, NaN propagating) over the middle
-// axis of (outer, dim, inner). Variants: inner == 1 rows with a warp per row (dim <= 1024) or a
-// block per row; inner > 1 with a thread per column. Float and double; results are deterministic.
+// axis of (outer, dim, inner). Variants: inner == 1 rows (a warp per row up to 1024, else a block),
+// inner > 1 with 32-column x 8-row blocks; few long slices split dim into chunks and reduce the chunk
+// partials in a second pass. Float and double; the result depends only on the sizes (deterministic).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -46,11 +47,15 @@ __device__ __forceinline__ Acc<T> acc_merge(ReduceOp op, Acc<T> a, Acc<T> b) {
   return max_takes(a.v, a.i, b.v, b.i) ? b : a;
 }
 
+// Elements come from x (index = position j along dim) or, in a second pass, from chunk partials
+// that carry their own index in xi.
 template <typename T>
-__device__ __forceinline__ Acc<T> acc_slice(ReduceOp op, const T* x, index_t dim, index_t step,
-                                            index_t first, index_t by) {
+__device__ __forceinline__ Acc<T> acc_slice(ReduceOp op, const T* x, const index_t* xi,
+                                            index_t j0, index_t j1, index_t step, index_t first,
+                                            index_t by) {
   Acc<T> a = acc_init<T>(op);
-  for (index_t j = first; j < dim; j += by) a = acc_merge(op, a, Acc<T>{x[j * step], j});
+  for (index_t j = j0 + first; j < j1; j += by)
+    a = acc_merge(op, a, Acc<T>{x[j * step], xi ? xi[j * step] : j});
   return a;
 }
 
@@ -65,55 +70,143 @@ __device__ __forceinline__ Acc<T> warp_acc(ReduceOp op, Acc<T> a) {
   return a;
 }
 
+// Where results go: final (mean divides by the full dim, argmax optional) or raw chunk partials.
 template <typename T>
-__device__ __forceinline__ void acc_store(ReduceOp op, Acc<T> a, index_t dim, index_t k, T* y,
-                                          index_t* argmax) {
-  y[k] = op == ReduceOp::mean ? a.v / T(dim) : a.v;
-  if (argmax && op == ReduceOp::max) argmax[k] = a.i;
-}
+struct Sink {
+  T* y;
+  index_t* idx;
+  index_t divisor;
+  bool raw;
+  __device__ __forceinline__ void store(ReduceOp op, Acc<T> a, index_t k) const {
+    if (raw) {
+      y[k] = a.v;
+      idx[k] = a.i;
+      return;
+    }
+    y[k] = op == ReduceOp::mean ? a.v / T(divisor) : a.v;
+    if (idx && op == ReduceOp::max) idx[k] = a.i;
+  }
+};
 
 template <typename T>
 __global__ void warp_rows(ReduceOp op, index_t rows, index_t dim, const T* __restrict__ x,
-                          T* __restrict__ y, index_t* __restrict__ argmax) {
+                          const index_t* __restrict__ xi, Sink<T> out) {
   const int lane = threadIdx.x & 31;
   const index_t wpb = blockDim.x >> 5;
   for (index_t r = index_t(blockIdx.x) * wpb + (threadIdx.x >> 5); r < rows;
        r += index_t(gridDim.x) * wpb) {
-    const Acc<T> a = warp_acc(op, acc_slice(op, x + r * dim, dim, 1, lane, 32));
-    if (lane == 0) acc_store(op, a, dim, r, y, argmax);
+    const Acc<T> a =
+        warp_acc(op, acc_slice(op, x + r * dim, xi ? xi + r * dim : nullptr, 0, dim, 1, lane, 32));
+    if (lane == 0) out.store(op, a, r);
   }
+}
+
+// Block-wide merge; thread 0 gets the result.
+template <typename T>
+__device__ __forceinline__ Acc<T> block_acc(ReduceOp op, Acc<T> a) {
+  __shared__ T sv[32];
+  __shared__ index_t si[32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  a = warp_acc(op, a);
+  __syncthreads();  // the previous call's readers are done with sv/si
+  if (lane == 0) {
+    sv[warp] = a.v;
+    si[warp] = a.i;
+  }
+  __syncthreads();
+  if (warp == 0) a = warp_acc(op, lane < warps ? Acc<T>{sv[lane], si[lane]} : acc_init<T>(op));
+  return a;
 }
 
 template <typename T>
 __global__ void block_rows(ReduceOp op, index_t rows, index_t dim, const T* __restrict__ x,
-                           T* __restrict__ y, index_t* __restrict__ argmax) {
-  __shared__ T sv[32];
-  __shared__ index_t si[32];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+                           const index_t* __restrict__ xi, Sink<T> out) {
   for (index_t r = blockIdx.x; r < rows; r += gridDim.x) {
-    Acc<T> a = warp_acc(op, acc_slice(op, x + r * dim, dim, 1, threadIdx.x, blockDim.x));
-    __syncthreads();  // the previous row's readers are done with sv/si
-    if (lane == 0) {
-      sv[warp] = a.v;
-      si[warp] = a.i;
+    const Acc<T> a = block_acc(
+        op, acc_slice(op, x + r * dim, xi ? xi + r * dim : nullptr, 0, dim, 1, threadIdx.x,
+                      blockDim.x));
+    if (threadIdx.x == 0) out.store(op, a, r);
+  }
+}
+
+// First pass for few long rows: block (c, r) reduces chunk c = [c L, (c + 1) L) of row r into
+// partial r * gridDim.x + c.
+template <typename T>
+__global__ void row_chunks(ReduceOp op, index_t dim, index_t L, const T* __restrict__ x,
+                           Sink<T> out) {
+  const index_t r = blockIdx.y, c = blockIdx.x, j0 = c * L;
+  const index_t j1 = j0 + L < dim ? j0 + L : dim;
+  const Acc<T> a = block_acc(op, acc_slice(op, x + r * dim, static_cast<const index_t*>(nullptr),
+                                           j0, j1, 1, threadIdx.x, blockDim.x));
+  if (threadIdx.x == 0) out.store(op, a, r * gridDim.x + c);
+}
+
+// inner > 1: a 32 x 8 block owns 32 consecutive inner columns of one outer slice and one chunk
+// [p L, (p + 1) L) of dim; threadIdx.x walks the contiguous columns (coalesced), threadIdx.y
+// strides the chunk, and the 8 partial results merge in a fixed order. Result (o, p, i) goes to
+// (o * P + p) * inner + i, which is the final (o, i) when P == 1.
+constexpr int kColX = 32, kColY = 8;
+template <typename T>
+__global__ void columns(ReduceOp op, index_t outer, index_t dim, index_t inner, index_t L,
+                        index_t P, const T* __restrict__ x, const index_t* __restrict__ xi,
+                        Sink<T> out) {
+  __shared__ T sv[kColY][kColX + 1];
+  __shared__ index_t si[kColY][kColX + 1];
+  const index_t col_tiles = (inner + kColX - 1) / kColX, tiles = outer * col_tiles * P;
+  for (index_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+    const index_t p = t % P, ot = t / P;
+    const index_t o = ot / col_tiles, i = (ot - o * col_tiles) * kColX + threadIdx.x;
+    const index_t j0 = p * L, j1 = j0 + L < dim ? j0 + L : dim;
+    Acc<T> a = acc_init<T>(op);
+    if (i < inner) {
+      const index_t base = o * dim * inner + i;
+      a = acc_slice(op, x + base, xi ? xi + base : nullptr, j0, j1, inner, threadIdx.y, kColY);
     }
+    __syncthreads();  // the previous tile's readers are done with sv/si
+    sv[threadIdx.y][threadIdx.x] = a.v;
+    si[threadIdx.y][threadIdx.x] = a.i;
     __syncthreads();
-    if (warp == 0) {
-      a = lane < warps ? Acc<T>{sv[lane], si[lane]} : acc_init<T>(op);
-      a = warp_acc(op, a);
-      if (lane == 0) acc_store(op, a, dim, r, y, argmax);
+    if (threadIdx.y == 0 && i < inner) {
+#pragma unroll
+      for (int k = 1; k < kColY; ++k)
+        a = acc_merge(op, a, Acc<T>{sv[k][threadIdx.x], si[k][threadIdx.x]});
+      out.store(op, a, (o * P + p) * inner + i);
     }
   }
 }
 
+constexpr index_t kMaxBlocks = 16384;
+
 template <typename T>
-__global__ void columns(ReduceOp op, index_t outer, index_t dim, index_t inner,
-                        const T* __restrict__ x, T* __restrict__ y, index_t* __restrict__ argmax) {
-  const index_t total = outer * inner, stride = index_t(gridDim.x) * blockDim.x;
-  for (index_t c = index_t(blockIdx.x) * blockDim.x + threadIdx.x; c < total; c += stride) {
-    const index_t o = c / inner, base = o * dim * inner + (c - o * inner);
-    acc_store(op, acc_slice(op, x + base, dim, inner, 0, 1), dim, c, y, argmax);
-  }
+void rows_pass(ReduceOp op, index_t rows, index_t dim, const T* x, const index_t* xi, Sink<T> out,
+               cudaStream_t s) {
+  if (dim <= 1024)
+    warp_rows<T><<<grid_for(rows, kBlock / 32, kMaxBlocks), kBlock, 0, s>>>(op, rows, dim, x, xi,
+                                                                             out);
+  else
+    block_rows<T><<<unsigned(std::min(rows, kMaxBlocks)), kBlock, 0, s>>>(op, rows, dim, x, xi,
+                                                                          out);
+}
+
+template <typename T>
+void columns_pass(ReduceOp op, index_t outer, index_t dim, index_t inner, index_t L, index_t P,
+                  const T* x, const index_t* xi, Sink<T> out, cudaStream_t s) {
+  const index_t blocks = outer * ((inner + kColX - 1) / kColX) * P;
+  columns<T><<<unsigned(std::min(blocks, kMaxBlocks)), dim3(kColX, kColY), 0, s>>>(
+      op, outer, dim, inner, L, P, x, xi, out);
+}
+
+// Chunks along dim when the slices alone cannot occupy the GPU (e.g. a full sum, or a mean over
+// the batch axis of a few features): aim at ~1024 blocks, chunks of at least 8192 elements for
+// rows and 512 rows for columns. 1 = no split.
+index_t row_chunk_count(index_t outer, index_t dim) {
+  if (outer >= 256 || dim < 4 * 8192) return 1;
+  return std::min((dim + 8191) / 8192, std::max<index_t>(2, 1024 / outer));
+}
+index_t column_chunk_count(index_t outer, index_t dim, index_t inner) {
+  const index_t tiles = outer * ((inner + kColX - 1) / kColX);
+  if (tiles >= 256 || dim < 4 * 512) return 1;
+  return std::min((dim + 511) / 512, std::max<index_t>(2, 1024 / tiles));
 }
 
 }  // namespace
@@ -128,14 +221,27 @@ void reduce_forward(ReduceOp op, index_t outer, index_t dim, index_t inner, cons
               "max over an empty axis is undefined");
   if (outer == 0 || inner == 0) return;
   const cudaStream_t s = as_cuda(stream);
-  if (inner > 1 || dim == 0) {
-    columns<T><<<grid_for(outer * inner), kBlock, 0, s>>>(op, outer, dim, inner, x, y, argmax);
-  } else if (dim <= 1024) {
-    warp_rows<T><<<grid_for(outer, kBlock / 32, 16384), kBlock, 0, s>>>(op, outer, dim, x, y,
-                                                                          argmax);
+  const Sink<T> final_out{y, argmax, dim, false};
+  const bool rows = inner == 1;
+  index_t P = rows ? row_chunk_count(outer, dim) : column_chunk_count(outer, dim, inner);
+  if (P == 1) {
+    if (rows) rows_pass<T>(op, outer, dim, x, nullptr, final_out, s);
+    else columns_pass<T>(op, outer, dim, inner, dim, 1, x, nullptr, final_out, s);
+    check_launch("reduce");
+    return;
+  }
+  const index_t L = (dim + P - 1) / P;
+  P = (dim + L - 1) / L;
+  const std::size_t parts = static_cast<std::size_t>(outer * P * inner);
+  Scratch<T> pv(parts, s, "reduce");
+  Scratch<index_t> pi(parts, s, "reduce");
+  const Sink<T> partial_out{pv.get(), pi.get(), 1, true};
+  if (rows) {
+    row_chunks<T><<<dim3(unsigned(P), unsigned(outer)), kBlock, 0, s>>>(op, dim, L, x, partial_out);
+    rows_pass<T>(op, outer, P, pv.get(), pi.get(), final_out, s);
   } else {
-    const unsigned blocks = unsigned(std::min<index_t>(outer, 16384));
-    block_rows<T><<<blocks, kBlock, 0, s>>>(op, outer, dim, x, y, argmax);
+    columns_pass<T>(op, outer, dim, inner, L, P, x, nullptr, partial_out, s);
+    columns_pass<T>(op, outer, P, inner, P, 1, pv.get(), pi.get(), final_out, s);
   }
   check_launch("reduce");
 }

@@ -1,6 +1,7 @@
 // CUDA softmax and log-softmax over the middle axis of (outer, dim, inner), forward and backward.
 // Variants: inner == 1 rows with one warp per row (dim <= 1024) or one block per row (longer);
-// inner > 1 with one thread per (outer, inner) column. Online max/sum keeps it stable in one read.
+// inner > 1 with one thread per (outer, inner) column. An online running max and sum of exp keep
+// it stable with one read of x before the write.
 #include <cuda_runtime.h>
 
 #include <algorithm>

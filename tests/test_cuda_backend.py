@@ -134,7 +134,8 @@ def test_softmax(dtype, shape, axis, log, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape,axis", [((33, 7), 1), ((3, 2049), 1), ((4, 37, 6), 1), ((9, 5), 0)])
+@pytest.mark.parametrize("shape,axis", [((33, 7), 1), ((3, 2049), 1), ((4, 37, 6), 1), ((9, 5), 0),
+                                        ((2, 40001), 1), ((5003, 3), 0)])  # last two: dim split in chunks
 @pytest.mark.parametrize("op", ["sum", "mean", "max"])
 def test_reduce(dtype, shape, axis, op, rng):
     # Rounded values make ties, so the first-maximum rule of argmax is exercised.
@@ -163,7 +164,7 @@ def test_reduce_max_nan_propagates(rng):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act", ["none", "relu", "gelu", "elu", "sigmoid", "softplus"])
-@pytest.mark.parametrize("bio", [(1, 3, 1), (33, 17, 9), (257, 65, 130)])
+@pytest.mark.parametrize("bio", [(1, 3, 1), (33, 17, 9), (257, 65, 130), (1500, 5, 3)])
 def test_linear(dtype, act, bio, rng):
     B, I, O = bio
     x = rng.standard_normal((B, I)).astype(dtype)
