@@ -314,7 +314,7 @@ def load(path, model=None, optimizer=None, scaler=None) -> dict:
 def _check_model(path, arrays, model):
     own = _model_arrays(model)
     missing = [k for k in own if k not in arrays]
-    unexpected = [k for k in arrays if k not in own]
+    unexpected = sorted(k for k in arrays if k not in own)
     if missing or unexpected:
         parts = []
         if missing:

@@ -10,7 +10,6 @@ import time
 
 import numpy as np
 
-from . import _backend
 from . import random as _random
 from .autograd import no_grad
 from .tensor import Tensor
@@ -301,6 +300,8 @@ def fit(model, loss_fn, optimizer, train, val=None, epochs: int = 1, batch_size=
     labels stay int64 for cross-entropy) and batched here: ``batch_size`` events (256 when not
     given), shuffled each epoch (``seed``: epoch k's order depends only on (seed, k), so a run
     resumed with ``initial_epoch=k`` sees the same batches; no seed: hepnn's global generator).
+    An iterable of batches decides its own batches (batch_size, shuffle and seed do not apply;
+    its ``set_epoch(k)`` is called before epoch k when it has one).
 
     Each epoch logs ``loss`` (event-weighted mean of the batch losses over the epoch),
     ``val_loss`` (sum(w*l)/sum(w) over the whole validation set, eval mode, no_grad), ``lr``
