@@ -118,7 +118,9 @@ def test_bad_arguments(kwargs, message):
 
 
 def test_docstring_examples():
-    import hepnn.predict as mod
+    import importlib
+
+    mod = importlib.import_module("hepnn.predict")  # hepnn.predict the attribute is the function
 
     result = doctest.testmod(mod)
     assert result.attempted > 0 and result.failed == 0

@@ -19,6 +19,11 @@ from .ops import (abs, add, argmax, argmin, atan2, cat, clamp, clone, cos, cosh,
                   neg, permute, pow, relu, reshape, sigmoid, sin, sinh, softmax, sqrt, squeeze,
                   stack, std, sub, sum, tanh, transpose, unsqueeze, var, where)
 from . import data, metrics, nn, optim, random  # noqa: E402  (after the core names they build on)
+from . import callbacks, checkpoint  # noqa: E402
+from .callbacks import Callback, EarlyStopping, ModelCheckpoint  # noqa: E402
+from .checkpoint import load, save  # noqa: E402
+from .predict import predict  # noqa: E402
+from .train import History, Trainer, evaluate, fit  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -18,6 +18,8 @@ def cupy_module():
         try:
             import cupy
 
+            if not hasattr(cupy, "ndarray"):  # a stray folder named cupy on sys.path, not CuPy
+                raise ImportError(f"'cupy' at {getattr(cupy, '__path__', '?')} is not CuPy")
             _cupy = cupy
         except Exception as exc:  # ImportError, or a broken CUDA install
             _cupy_error = f"{type(exc).__name__}: {exc}"

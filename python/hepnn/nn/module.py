@@ -158,9 +158,9 @@ class Module:
         """Parameters and buffers by PyTorch-style name, as NumPy arrays (copies)."""
         out = OrderedDict()
         for name, p in self.named_parameters():
-            out[name] = p.numpy().copy()
+            out[name] = _to_numpy(p).copy()
         for name, b in self.named_buffers():
-            out[name] = b.numpy().copy() if isinstance(b, Tensor) else np.array(b)
+            out[name] = _to_numpy(b).copy() if isinstance(b, Tensor) else np.array(b)
         return out
 
     def load_state_dict(self, state, strict: bool = True) -> None:
@@ -226,7 +226,7 @@ class Module:
 
 def _to_numpy(value) -> np.ndarray:
     if isinstance(value, Tensor):
-        return value.numpy()
+        return value.detach().cpu().numpy()
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
         return value.detach().cpu().numpy()
     if hasattr(value, "get") and type(value).__module__.startswith("cupy"):
