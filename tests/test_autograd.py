@@ -512,3 +512,11 @@ def test_invariant_mass_matches_torch():
     np.testing.assert_allclose(yh.item(), yt.item(), rtol=1e-12)
     for h, t in zip(hs, ts):
         np.testing.assert_allclose(h.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_gradient_takes_the_dtype_of_its_tensor_in_mixed_precision_ops():
+    w = hepnn.tensor(0.5, requires_grad=True)  # float32
+    x = hepnn.tensor(np.linspace(0, 1, 5))  # float64
+    (w * x).sum().backward()
+    assert w.grad.dtype == np.float32
+    np.testing.assert_allclose(w.grad.item(), 2.5, rtol=1e-6)

@@ -22,6 +22,7 @@ from . import data, metrics, nn, optim, random  # noqa: E402  (after the core na
 from . import callbacks, checkpoint  # noqa: E402
 from .callbacks import Callback, EarlyStopping, ModelCheckpoint  # noqa: E402
 from .checkpoint import load, save  # noqa: E402
+from .linear_model import linear_regression  # noqa: E402
 from .predict import predict  # noqa: E402
 from .train import History, Trainer, evaluate, fit  # noqa: E402
 

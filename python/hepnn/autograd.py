@@ -293,6 +293,8 @@ def backward(root, gradient=None, retain_graph=False):
         for p, pg in zip(t._parents, pgrads):
             if p is None or pg is None:
                 continue
+            if pg.dtype != p.data.dtype:  # mixed-precision op: a gradient has its tensor's dtype
+                pg = pg.astype(p.data.dtype)
             k = id(p)
             prev = grads.get(k)
             grads[k] = pg if prev is None else prev + pg
