@@ -90,8 +90,13 @@ void pack_a(Trans ta, const T* A, index_t lda, index_t i0, index_t mc, index_t p
 // B(p0:p0+kc, j0 + [pb*nr, pe*nr)) -> panels of nr columns, each kc steps of nr values
 // (columns past nc are 0). Stored rows are read contiguously, as in pack_a.
 template <typename T>
-void pack_b(Trans tb, const T* B, index_t ldb, index_t p0, index_t kc, index_t j0, index_t nc,
-            index_t nr, index_t pb, index_t pe, T* out) {
+void pack_b(const KernelInfo<T>& ki, Trans tb, const T* B, index_t ldb, index_t p0, index_t kc,
+            index_t j0, index_t nc, index_t nr, index_t pb, index_t pe, T* out) {
+  if (tb == Trans::T && ki.pack_b_t) {
+    const index_t jb = pb * nr, je = std::min(nc, pe * nr);
+    ki.pack_b_t(B + (j0 + jb) * ldb + p0, ldb, je - jb, kc, out + jb * kc);
+    return;
+  }
   if (tb == Trans::N) {
     const index_t jb = pb * nr, je = std::min(nc, pe * nr);
     for (index_t p = 0; p < kc; ++p) {
@@ -172,10 +177,10 @@ void gemm_ex(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const
 
       if (threads > 1 && n_panels > 1) {
         parallel_for(n_panels, (n_panels + threads - 1) / threads, [&](index_t b, index_t e) {
-          pack_b(tb, B, ldb, pc, kc, jc, nc, nr, b, e, bpack);
+          pack_b(ki, tb, B, ldb, pc, kc, jc, nc, nr, b, e, bpack);
         });
       } else {
-        pack_b(tb, B, ldb, pc, kc, jc, nc, nr, 0, n_panels, bpack);
+        pack_b(ki, tb, B, ldb, pc, kc, jc, nc, nr, 0, n_panels, bpack);
       }
 
       // Rows [i_begin, i_end) x columns [j_begin, j_end) of this C block (j relative to jc).
@@ -183,7 +188,8 @@ void gemm_ex(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const
         T* apack = thread_buffer<T>(1, size_t(ki.mc) * size_t(kc));
         for (index_t ic = i_begin; ic < i_end; ic += ki.mc) {
           const index_t mc = std::min(ki.mc, i_end - ic);
-          pack_a(ta, A, lda, ic, mc, pc, kc, mr, apack);
+          if (ta == Trans::N && ki.pack_a_n) ki.pack_a_n(A + ic * lda + pc, lda, mc, kc, apack);
+          else pack_a(ta, A, lda, ic, mc, pc, kc, mr, apack);
           for (index_t jr = j_begin; jr < j_end; jr += nr) {
             const index_t n = std::min(nr, j_end - jr);
             const T* bp = bpack + jr * kc;
