@@ -1,9 +1,11 @@
 // Blocked GEMM driver (GotoBLAS/BLIS loop order): B is packed in KC x NC blocks of NR-wide
 // panels, A in MC x KC blocks of MR-tall panels, and a register-tile micro-kernel (AVX2+FMA or
-// portable, chosen at run time) does the arithmetic. Threads split the M (or N) tile range.
+// portable, chosen at run time) does the arithmetic. Threads take row (or column) items of the
+// C block from a shared counter.
 #include "ops/gemm.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -135,6 +137,30 @@ int choose_threads(index_t M, index_t N, index_t K, int max_threads) {
   return std::max(1, t);
 }
 
+// body(item) for every item in [0, n) on up to `threads` threads, items handed out one at a time:
+// on a shared machine a thread that is descheduled holds back one item, not half of the work.
+// Each item writes its own C tiles, so results do not depend on the thread count.
+template <typename F>
+void run_items(index_t n, int threads, const F& body) {
+  if (threads <= 1 || n <= 1) {
+    for (index_t i = 0; i < n; ++i) body(i);
+    return;
+  }
+  std::atomic<index_t> next{0};
+  parallel_for(std::min<index_t>(threads, n), 1, [&](index_t, index_t) {
+    for (index_t i = next.fetch_add(1, std::memory_order_relaxed); i < n;
+         i = next.fetch_add(1, std::memory_order_relaxed))
+      body(i);
+  });
+}
+
+// Units of `unit` split into items of whole units: about 4 items per thread for balance,
+// at most max_units each.
+inline index_t units_per_item(index_t units, int threads, index_t max_units) {
+  const index_t target = (units + 4 * threads - 1) / (4 * threads);
+  return std::max<index_t>(1, std::min(target, max_units));
+}
+
 // C = beta * C (beta == 0 writes zeros without reading), for K == 0 or alpha == 0.
 template <typename T>
 void scale_c(index_t M, index_t N, T beta, T* C, index_t ldc) {
@@ -175,12 +201,11 @@ void gemm_ex(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const
       const T beta_k = pc == 0 ? beta : T(1);
       const bool last = pc + kc == K;
 
-      if (threads > 1 && n_panels > 1) {
-        parallel_for(n_panels, (n_panels + threads - 1) / threads, [&](index_t b, index_t e) {
-          pack_b(ki, tb, B, ldb, pc, kc, jc, nc, nr, b, e, bpack);
+      {
+        const index_t per = threads > 1 ? units_per_item(n_panels, threads, n_panels) : n_panels;
+        run_items((n_panels + per - 1) / per, threads, [&](index_t item) {
+          pack_b(ki, tb, B, ldb, pc, kc, jc, nc, nr, item * per, std::min(n_panels, (item + 1) * per), bpack);
         });
-      } else {
-        pack_b(ki, tb, B, ldb, pc, kc, jc, nc, nr, 0, n_panels, bpack);
       }
 
       // Rows [i_begin, i_end) x columns [j_begin, j_end) of this C block (j relative to jc).
@@ -207,12 +232,16 @@ void gemm_ex(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const
       if (threads <= 1) {
         macro(0, M, 0, nc);
       } else if (m_tiles >= 2 * threads || m_tiles >= n_panels) {
-        parallel_for(m_tiles, (m_tiles + threads - 1) / threads, [&](index_t b, index_t e) {
-          macro(b * mr, std::min(M, e * mr), 0, nc);
+        // Row items: each packs only its own rows of A.
+        const index_t per = units_per_item(m_tiles, threads, ki.mc / mr);
+        run_items((m_tiles + per - 1) / per, threads, [&](index_t item) {
+          macro(item * per * mr, std::min(M, (item + 1) * per * mr), 0, nc);
         });
       } else {
-        parallel_for(n_panels, (n_panels + threads - 1) / threads, [&](index_t b, index_t e) {
-          macro(0, M, b * nr, std::min(nc, e * nr));
+        // Few rows, many columns: column items, each packing the (small) A block itself.
+        const index_t per = units_per_item(n_panels, threads, n_panels);
+        run_items((n_panels + per - 1) / per, threads, [&](index_t item) {
+          macro(0, M, item * per * nr, std::min(nc, (item + 1) * per * nr));
         });
       }
     }
