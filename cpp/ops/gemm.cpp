@@ -58,6 +58,12 @@ T* thread_buffer(int slot, size_t count) {
   return static_cast<T*>(buffers[slot].get(count * sizeof(T)));
 }
 
+// A short copy of compile-time length: inlined vector moves instead of a call to memcpy.
+template <typename T, int L>
+inline void copy_fixed(const T* __restrict src, T* __restrict dst) {
+  for (int i = 0; i < L; ++i) dst[i] = src[i];
+}
+
 // A(i0:i0+mc, p0:p0+kc) -> panels of mr rows, each kc steps of mr values (rows past mc are 0).
 // Source rows are read contiguously in both layouts: a strided walk down a column of a large
 // matrix touches a new page per element.
@@ -80,7 +86,10 @@ void pack_a(Trans ta, const T* A, index_t lda, index_t i0, index_t mc, index_t p
   // op(A) = A^T: row p of the stored matrix holds step p of every panel.
   for (index_t p = 0; p < kc; ++p) {
     const T* src = A + (p0 + p) * lda + i0;
-    for (index_t ir = 0; ir < mc; ir += mr) {
+    index_t ir = 0;
+    if (mr == 6)  // every kernel's mr: a fixed-size copy the compiler turns into two moves
+      for (; ir + 6 <= mc; ir += 6) copy_fixed<T, 6>(src + ir, out + ir * kc + p * 6);
+    for (; ir < mc; ir += mr) {
       const index_t m = std::min(mr, mc - ir);
       T* d = out + ir * kc + p * mr;
       for (index_t i = 0; i < m; ++i) d[i] = src[ir + i];
@@ -104,6 +113,10 @@ void pack_b(const KernelInfo<T>& ki, Trans tb, const T* B, index_t ldb, index_t 
     for (index_t p = 0; p < kc; ++p) {
       const T* src = B + (p0 + p) * ldb + j0;
       index_t jr = jb;
+      if (nr == 16)
+        for (; jr + 16 <= je; jr += 16) copy_fixed<T, 16>(src + jr, out + jr * kc + p * 16);
+      else if (nr == 8)
+        for (; jr + 8 <= je; jr += 8) copy_fixed<T, 8>(src + jr, out + jr * kc + p * 8);
       for (; jr + nr <= je; jr += nr) std::memcpy(out + jr * kc + p * nr, src + jr, size_t(nr) * sizeof(T));
       if (jr < je) {
         T* d = out + jr * kc + p * nr;
@@ -172,6 +185,60 @@ void scale_c(index_t M, index_t N, T beta, T* C, index_t ldc) {
   }
 }
 
+// Sum of x[p] * y[p] with eight partial sums, which the compiler keeps in vector registers
+// (a single running sum cannot be vectorised without reassociating).
+template <typename T>
+T dot(index_t n, const T* __restrict x, const T* __restrict y) {
+  T s[8] = {};
+  index_t p = 0;
+  for (; p + 8 <= n; p += 8)
+    for (int l = 0; l < 8; ++l) s[l] += x[p + l] * y[p + l];
+  T tail = T(0);
+  for (; p < n; ++p) tail += x[p] * y[p];
+  return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])) + tail;
+}
+
+template <typename T>
+void axpy(index_t n, T a, const T* __restrict x, T* __restrict y) {
+  for (index_t j = 0; j < n; ++j) y[j] += a * x[j];
+}
+
+// M == 1 or N == 1: matrix-vector products. A register tile would be 15/16 padding here.
+// The vector operand is gathered into scratch; threads split the output entries.
+template <typename T>
+void gemv(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const T* A, index_t lda,
+          const T* B, index_t ldb, T beta, T* C, index_t ldc, int max_threads) {
+  const bool col = N == 1;  // C is a column: C[i] = op(A)[i, :] . b; else a row: C[j] = a . op(B)[:, j]
+  const index_t n_out = col ? M : N;
+  // The matrix side: `rows` layout gives each output a contiguous K-vector (dot products),
+  // otherwise each k step is a contiguous row of outputs (axpy).
+  const T* mat = col ? A : B;
+  const index_t ldm = col ? lda : ldb;
+  const bool rows = col ? ta == Trans::N : tb == Trans::T;
+  T* vec = thread_buffer<T>(0, size_t(K) + size_t(rows ? 0 : n_out));
+  for (index_t p = 0; p < K; ++p) {
+    if (col) vec[p] = tb == Trans::N ? B[p * ldb] : B[p];
+    else vec[p] = ta == Trans::N ? A[p] : A[p * lda];
+  }
+  T* acc = vec + K;
+  const index_t cstride = col ? ldc : 1;
+  auto store = [&](index_t j, T v) {
+    T& c = C[j * cstride];
+    c = beta == T(0) ? alpha * v : alpha * v + beta * c;
+  };
+  const double work = double(n_out) * double(K);
+  const int threads = std::min<int>(std::min(get_num_threads(), max_threads), std::max(1.0, work / 262144.0));
+  parallel_for(n_out, threads > 1 ? (n_out + threads - 1) / threads : n_out, [&](index_t b, index_t e) {
+    if (rows) {
+      for (index_t j = b; j < e; ++j) store(j, dot(K, mat + j * ldm, vec));
+    } else {
+      std::fill(acc + b, acc + e, T(0));
+      for (index_t p = 0; p < K; ++p) axpy(e - b, vec[p], mat + p * ldm + b, acc + b);
+      for (index_t j = b; j < e; ++j) store(j, acc[j]);
+    }
+  });
+}
+
 }  // namespace
 
 template <typename T>
@@ -181,6 +248,11 @@ void gemm_ex(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == T(0)) {
     scale_c(M, N, beta, C, ldc);
+    if (epilogue) epilogue->fn(epilogue->ctx, C, ldc, 0, 0, M, N);
+    return;
+  }
+  if (M == 1 || N == 1) {
+    gemv(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, max_threads);
     if (epilogue) epilogue->fn(epilogue->ctx, C, ldc, 0, 0, M, N);
     return;
   }
