@@ -69,7 +69,7 @@ void forward_epilogue(const void* vctx, T* c, index_t ldc, index_t row0, index_t
     switch (ctx.act) {
       case Act::none: break;
       case Act::relu:
-        for (index_t j = 0; j < n; ++j) row[j] = row[j] > T(0) ? row[j] : T(0);
+        for (index_t j = 0; j < n; ++j) row[j] = row[j] < T(0) ? T(0) : row[j];  // NaN stays NaN, as in torch
         break;
       default:
         for (index_t j = 0; j < n; ++j) row[j] = act_apply<T>(ctx.act, row[j], ctx.alpha);
