@@ -45,7 +45,11 @@ void avx2_ukernel(index_t k, const typename S::T* __restrict a, const typename S
   using T = typename S::T;
   using V = typename S::V;
   constexpr int W = S::W, MR = 6, NR = 2 * W;
-  for (index_t i = 0; i < m; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+  // The C tile is read at the end; a row of it spans two cache lines unless ldc keeps it aligned.
+  for (index_t i = 0; i < m; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NR - 1), _MM_HINT_T0);
+  }
 
   V c00 = S::zero(), c01 = S::zero(), c10 = S::zero(), c11 = S::zero();
   V c20 = S::zero(), c21 = S::zero(), c30 = S::zero(), c31 = S::zero();
