@@ -141,7 +141,7 @@ void pack_b(const KernelInfo<T>& ki, Trans tb, const T* B, index_t ldb, index_t 
 }
 
 // Below this many flops a second thread costs more (wake-up, shared packing) than it saves.
-constexpr double kMinFlopsPerThread = 1.5e6;
+constexpr double kMinFlopsPerThread = 0.75e6;
 
 int choose_threads(index_t M, index_t N, index_t K, int max_threads) {
   const double flops = 2.0 * double(M) * double(N) * double(K);
@@ -274,8 +274,10 @@ void gemm_ex(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const
       const bool last = pc + kc == K;
 
       {
-        const index_t per = threads > 1 ? units_per_item(n_panels, threads, n_panels) : n_panels;
-        run_items((n_panels + per - 1) / per, threads, [&](index_t item) {
+        // A small B block is packed by this thread alone: one parallel region instead of two.
+        const bool split = threads > 1 && kc * nc > 32768;
+        const index_t per = split ? units_per_item(n_panels, threads, n_panels) : n_panels;
+        run_items((n_panels + per - 1) / per, split ? threads : 1, [&](index_t item) {
           pack_b(ki, tb, B, ldb, pc, kc, jc, nc, nr, item * per, std::min(n_panels, (item + 1) * per), bpack);
         });
       }
