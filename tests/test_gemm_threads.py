@@ -20,7 +20,7 @@ PORTABLE_CHECK = textwrap.dedent(
     assert not core.cpu_features()["avx2_kernels"], "HEPNN_DISABLE_AVX2 did not take effect"
     rng = np.random.default_rng(5)
     for dtype, tol in ((np.float32, 2e-4), (np.float64, 1e-11)):
-        for M, K, N in ((1, 1, 1), (7, 33, 5), (33, 257, 17), (257, 65, 129), (9, 300, 4100)):
+        for M, K, N in ((1, 1, 1), (7, 33, 5), (33, 257, 17), (257, 65, 129), (9, 300, 4100), (17, 40, 1), (1, 40, 17)):
             for ta in (False, True):
                 for tb in (False, True):
                     a = rng.standard_normal((K, M) if ta else (M, K))
@@ -56,7 +56,8 @@ def restore_threads():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(256, 128, 128), (9, 300, 4100), (300, 600, 500), (1000, 64, 8)])
+@pytest.mark.parametrize("shape", [(256, 128, 128), (9, 300, 4100), (300, 600, 500), (1000, 64, 8),
+                                   (4000, 300, 1), (1, 300, 4000)])
 def test_one_and_two_threads_agree(dtype, shape, restore_threads):
     # Threads split disjoint tiles and never a K sum, so the results match bit for bit.
     M, K, N = shape

@@ -1,5 +1,6 @@
 // AVX2+FMA GEMM micro-kernels (compiled with -mavx2 -mfma, chosen at run time): a 6x16 fp32 and
-// a 6x8 fp64 register tile, i.e. 12 ymm accumulators + 2 B vectors + 1 broadcast = 15 of 16 ymm.
+// a 6x8 fp64 register tile, i.e. 12 ymm accumulators + 2 B vectors + 1 broadcast = 15 of 16 ymm,
+// and the transposing pack routines (A as stored, B transposed) that feed them.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -44,7 +45,11 @@ void avx2_ukernel(index_t k, const typename S::T* __restrict a, const typename S
   using T = typename S::T;
   using V = typename S::V;
   constexpr int W = S::W, MR = 6, NR = 2 * W;
-  for (index_t i = 0; i < m; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+  // The C tile is read at the end; a row of it spans two cache lines unless ldc keeps it aligned.
+  for (index_t i = 0; i < m; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NR - 1), _MM_HINT_T0);
+  }
 
   V c00 = S::zero(), c01 = S::zero(), c10 = S::zero(), c11 = S::zero();
   V c20 = S::zero(), c21 = S::zero(), c30 = S::zero(), c31 = S::zero();
@@ -140,11 +145,146 @@ void avx2_ukernel(index_t k, const typename S::T* __restrict a, const typename S
   }
 }
 
+// In-register transposes for the packing routines.
+inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+inline void transpose4(__m256d r[4]) {
+  const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+  const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+  r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+  r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+  r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+  r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
+// Gather `rows` (<= R) source rows into one panel of R values per k step; missing rows are 0.
+template <typename T, int R>
+void pack_tail(const T* src, index_t ld, index_t rows, index_t p, index_t kc, T* dst) {
+  for (; p < kc; ++p)
+    for (int i = 0; i < R; ++i) dst[p * R + i] = i < rows ? src[i * ld + p] : T(0);
+}
+
+// A as stored (fp32), 6-row panels: 8 k steps of 6 rows -> one 8x8 transpose, 6 values stored
+// per step (4 + 2).
+void pack_a_n_f32(const float* A, index_t lda, index_t mc, index_t kc, float* out) {
+  for (index_t ir = 0; ir < mc; ir += 6) {
+    const index_t m = std::min<index_t>(6, mc - ir);
+    const float* src = A + ir * lda;
+    float* dst = out + ir * kc;
+    index_t p = 0;
+    for (; p + 8 <= kc; p += 8) {
+      __m256 r[8];
+      for (int i = 0; i < 8; ++i) r[i] = i < m ? _mm256_loadu_ps(src + i * lda + p) : _mm256_setzero_ps();
+      transpose8(r);
+      for (int j = 0; j < 8; ++j) {
+        float* d = dst + (p + j) * 6;
+        _mm_storeu_ps(d, _mm256_castps256_ps128(r[j]));
+        _mm_storel_pi(reinterpret_cast<__m64*>(d + 4), _mm256_extractf128_ps(r[j], 1));
+      }
+    }
+    pack_tail<float, 6>(src, lda, m, p, kc, dst);
+  }
+}
+
+// A as stored (fp64), 6-row panels: rows 0-3 by a 4x4 transpose, rows 4-5 by pair unpacks.
+void pack_a_n_f64(const double* A, index_t lda, index_t mc, index_t kc, double* out) {
+  for (index_t ir = 0; ir < mc; ir += 6) {
+    const index_t m = std::min<index_t>(6, mc - ir);
+    const double* src = A + ir * lda;
+    double* dst = out + ir * kc;
+    index_t p = 0;
+    for (; p + 4 <= kc; p += 4) {
+      __m256d r[6];
+      for (int i = 0; i < 6; ++i) r[i] = i < m ? _mm256_loadu_pd(src + i * lda + p) : _mm256_setzero_pd();
+      transpose4(r);
+      const __m256d lo = _mm256_unpacklo_pd(r[4], r[5]), hi = _mm256_unpackhi_pd(r[4], r[5]);
+      const __m128d pairs[4] = {_mm256_castpd256_pd128(lo), _mm256_castpd256_pd128(hi),
+                                _mm256_extractf128_pd(lo, 1), _mm256_extractf128_pd(hi, 1)};
+      for (int j = 0; j < 4; ++j) {
+        double* d = dst + (p + j) * 6;
+        _mm256_storeu_pd(d, r[j]);
+        _mm_storeu_pd(d + 4, pairs[j]);
+      }
+    }
+    pack_tail<double, 6>(src, lda, m, p, kc, dst);
+  }
+}
+
+// B transposed (fp32), 16-column panels: the panel's 16 stored rows, 8 k steps at a time, as
+// two 8x8 transposes.
+void pack_b_t_f32(const float* B, index_t ldb, index_t nc, index_t kc, float* out) {
+  for (index_t jr = 0; jr < nc; jr += 16) {
+    const index_t n = std::min<index_t>(16, nc - jr);
+    const float* src = B + jr * ldb;
+    float* dst = out + jr * kc;
+    index_t p = 0;
+    for (; p + 8 <= kc; p += 8) {
+      __m256 lo[8], hi[8];
+      for (int i = 0; i < 8; ++i) {
+        lo[i] = i < n ? _mm256_loadu_ps(src + i * ldb + p) : _mm256_setzero_ps();
+        hi[i] = i + 8 < n ? _mm256_loadu_ps(src + (i + 8) * ldb + p) : _mm256_setzero_ps();
+      }
+      transpose8(lo);
+      transpose8(hi);
+      for (int j = 0; j < 8; ++j) {
+        _mm256_storeu_ps(dst + (p + j) * 16, lo[j]);
+        _mm256_storeu_ps(dst + (p + j) * 16 + 8, hi[j]);
+      }
+    }
+    pack_tail<float, 16>(src, ldb, n, p, kc, dst);
+  }
+}
+
+// B transposed (fp64), 8-column panels: two 4x4 transposes per 4 k steps.
+void pack_b_t_f64(const double* B, index_t ldb, index_t nc, index_t kc, double* out) {
+  for (index_t jr = 0; jr < nc; jr += 8) {
+    const index_t n = std::min<index_t>(8, nc - jr);
+    const double* src = B + jr * ldb;
+    double* dst = out + jr * kc;
+    index_t p = 0;
+    for (; p + 4 <= kc; p += 4) {
+      __m256d lo[4], hi[4];
+      for (int i = 0; i < 4; ++i) {
+        lo[i] = i < n ? _mm256_loadu_pd(src + i * ldb + p) : _mm256_setzero_pd();
+        hi[i] = i + 4 < n ? _mm256_loadu_pd(src + (i + 4) * ldb + p) : _mm256_setzero_pd();
+      }
+      transpose4(lo);
+      transpose4(hi);
+      for (int j = 0; j < 4; ++j) {
+        _mm256_storeu_pd(dst + (p + j) * 8, lo[j]);
+        _mm256_storeu_pd(dst + (p + j) * 8 + 4, hi[j]);
+      }
+    }
+    pack_tail<double, 8>(src, ldb, n, p, kc, dst);
+  }
+}
+
 }  // namespace
 
 // Blocking for Zen-class cores (L1d 32K, L2 512K): the kc x nr B panel (16 KB) stays in L1,
 // the mc x kc A block (~150 KB) in L2, the kc x nc B block in L3.
-KernelInfo<float> avx2_kernel_f32() { return {&avx2_ukernel<F32>, 6, 16, 144, 256, 4080}; }
-KernelInfo<double> avx2_kernel_f64() { return {&avx2_ukernel<F64>, 6, 8, 72, 256, 2040}; }
+KernelInfo<float> avx2_kernel_f32() {
+  return {&avx2_ukernel<F32>, 6, 16, 144, 256, 4080, &pack_a_n_f32, &pack_b_t_f32};
+}
+KernelInfo<double> avx2_kernel_f64() {
+  return {&avx2_ukernel<F64>, 6, 8, 72, 256, 2040, &pack_a_n_f64, &pack_b_t_f64};
+}
 
 }  // namespace hepnn::cpu::detail

@@ -12,11 +12,19 @@ template <typename T>
 using UKernel = void (*)(index_t k, const T* a, const T* b, T* c, index_t ldc, T alpha, T beta,
                          index_t m, index_t n);
 
+// Packing of the two layouts that need a transpose on the way into the panels (A as stored,
+// B transposed); null means the driver's generic loops. `src` points at the block's first
+// element; rows of the source are `ld` apart; out gets ceil(rows / mr or nr) zero-padded panels.
+template <typename T>
+using PackFn = void (*)(const T* src, index_t ld, index_t rows, index_t kc, T* out);
+
 // One micro-kernel and the cache blocking tuned for it (mc multiple of mr, nc of nr).
 template <typename T>
 struct KernelInfo {
   UKernel<T> fn;
   index_t mr, nr, mc, kc, nc;
+  PackFn<T> pack_a_n = nullptr;  // A(i0:i0+mc, p0:p0+kc) from row-major A
+  PackFn<T> pack_b_t = nullptr;  // op(B) = B^T: nc stored rows of B, kc columns each
 };
 
 // Called on a finished register tile (all of K accumulated), while it is still in L1:

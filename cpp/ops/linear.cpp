@@ -31,6 +31,21 @@ bool act_needs_preactivation(Act act) {
 
 namespace {
 
+// dz = dy where y > 0: branch-free and restrict-qualified so it vectorises (random signs would
+// mispredict a branch on every other element).
+template <typename T>
+void relu_grad_row(index_t n, const T* __restrict dy, const T* __restrict y, T* __restrict dz) {
+  for (index_t j = 0; j < n; ++j) {
+    const T g = dy[j];  // loaded unconditionally, so the select needs no branch
+    dz[j] = y[j] > T(0) ? g : T(0);
+  }
+}
+
+template <typename T>
+void add_row(index_t n, const T* __restrict x, T* __restrict acc) {
+  for (index_t j = 0; j < n; ++j) acc[j] += x[j];
+}
+
 template <typename T>
 struct ForwardCtx {
   const T* b;
@@ -40,8 +55,9 @@ struct ForwardCtx {
   index_t O;
 };
 
-// The tile holds x @ W^T; turn it into y in place. none/relu are inlined because they are the
-// common case and a call per element would cost as much as the tile's arithmetic.
+// The tile holds x @ W^T; turn it into y in place. none/relu are inlined (a call per row would
+// cost as much as the tile's arithmetic); the others go through act_forward, in place, whose
+// vector versions of exp/erf/tanh beat calling libm per element.
 template <typename T>
 void forward_epilogue(const void* vctx, T* c, index_t ldc, index_t row0, index_t col0, index_t m,
                       index_t n) {
@@ -49,16 +65,15 @@ void forward_epilogue(const void* vctx, T* c, index_t ldc, index_t row0, index_t
   const T* bias = ctx.b ? ctx.b + col0 : nullptr;
   for (index_t i = 0; i < m; ++i) {
     T* row = c + i * ldc;
-    if (bias)
-      for (index_t j = 0; j < n; ++j) row[j] += bias[j];
+    if (bias) add_row(n, bias, row);
     if (ctx.z) std::memcpy(ctx.z + (row0 + i) * ctx.O + col0, row, size_t(n) * sizeof(T));
     switch (ctx.act) {
       case Act::none: break;
       case Act::relu:
-        for (index_t j = 0; j < n; ++j) row[j] = row[j] > T(0) ? row[j] : T(0);
+        for (index_t j = 0; j < n; ++j) row[j] = row[j] < T(0) ? T(0) : row[j];  // NaN stays NaN, as in torch
         break;
       default:
-        for (index_t j = 0; j < n; ++j) row[j] = act_apply<T>(ctx.act, row[j], ctx.alpha);
+        act_forward<T>(ctx.act, n, row, row, ctx.alpha);
     }
   }
 }
@@ -89,30 +104,23 @@ void linear_backward(index_t B, index_t I, index_t O, const T* x, const T* W, co
   const T* dz = dy;
   if (act != Act::none && B > 0 && O > 0) {
     T* buf = scratch<T>(size_t(B) * size_t(O));
-    const T* pre = z ? z : y;  // activations that need no z read their derivative from y
-    const bool cheap = act == Act::relu;
-    const index_t grain = std::max<index_t>(1, (cheap ? 65536 : 4096) / O);
-    parallel_for(B, grain, [&](index_t r0, index_t r1) {
-      for (index_t r = r0; r < r1; ++r) {
-        const T* dyr = dy + r * O;
-        const T* yr = y + r * O;
-        T* dzr = buf + r * O;
-        if (cheap) {
-          for (index_t j = 0; j < O; ++j) dzr[j] = yr[j] > T(0) ? dyr[j] : T(0);
-        } else {
-          const T* pr = pre + r * O;
-          for (index_t j = 0; j < O; ++j) dzr[j] = dyr[j] * act_derivative<T>(act, pr[j], yr[j], alpha);
-        }
-      }
-    });
+    if (act == Act::relu) {
+      parallel_for(B, std::max<index_t>(1, 65536 / O), [&](index_t r0, index_t r1) {
+        for (index_t r = r0; r < r1; ++r) relu_grad_row(O, dy + r * O, y + r * O, buf + r * O);
+      });
+    } else if (z) {
+      act_backward<T>(act, B * O, z, y, dy, buf, alpha);
+    } else {
+      // No z (sigmoid, tanh): act_derivative reads these from y; y stands in for z.
+      parallel_for(B, std::max<index_t>(1, 4096 / O), [&](index_t r0, index_t r1) {
+        for (index_t i = r0 * O; i < r1 * O; ++i) buf[i] = dy[i] * act_derivative<T>(act, y[i], y[i], alpha);
+      });
+    }
     dz = buf;
   }
   if (db) {
     std::fill(db, db + O, T(0));
-    for (index_t r = 0; r < B; ++r) {
-      const T* dzr = dz + r * O;
-      for (index_t j = 0; j < O; ++j) db[j] += dzr[j];
-    }
+    for (index_t r = 0; r < B; ++r) add_row(O, dz + r * O, db);
   }
   gemm<T>(Trans::T, Trans::N, O, I, B, T(1), dz, O, x, I, T(0), dW, I);
   if (dx) gemm<T>(Trans::N, Trans::N, B, I, O, T(1), dz, O, W, I, T(0), dx, I);

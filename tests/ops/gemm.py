@@ -98,15 +98,17 @@ def _spec(ta, tb, alpha=1.0, beta=0.0, shapes=(), grad_shapes=None):
 
 
 # M, K, N, batch_a, batch_b. 257 crosses the K block (256); N = 4100 crosses the N block (4080)
-# and, with M = 9, makes two threads split N rather than M.
+# and, with M = 9, makes two threads split N rather than M. M = 1 or N = 1 take the
+# matrix-vector path (threaded when large).
 SHAPES = [(1, 1, 1, 0, 0), (7, 33, 5, 0, 0), (33, 257, 17, 0, 0), (257, 65, 129, 0, 0),
-          (5, 0, 3, 0, 0), (9, 300, 4100, 0, 0), (300, 600, 70, 0, 0)]
-GRAD_SHAPES = [(7, 5, 3, 0, 0), (1, 9, 4, 0, 0)]
+          (5, 0, 3, 0, 0), (9, 300, 4100, 0, 0), (300, 600, 70, 0, 0),
+          (33, 257, 1, 0, 0), (1, 65, 129, 0, 0), (2000, 300, 1, 0, 0), (1, 300, 2000, 0, 0)]
+GRAD_SHAPES = [(7, 5, 3, 0, 0), (1, 9, 4, 0, 0), (6, 7, 1, 0, 0)]
 BATCHED = [(7, 33, 5, 3, 3), (7, 33, 5, 3, 0), (7, 33, 5, 0, 3), (33, 17, 9, 4, 1), (5, 9, 7, 1, 4),
-           (257, 65, 129, 2, 2)]
+           (257, 65, 129, 2, 2), (1, 33, 7, 3, 3), (7, 33, 1, 3, 0)]
 
 SPECS = [_spec(ta, tb, shapes=SHAPES, grad_shapes=GRAD_SHAPES) for ta, tb in TRANSPOSES]
-SPECS += [_spec(ta, tb, alpha=-1.5, beta=0.5, shapes=SHAPES[:4], grad_shapes=GRAD_SHAPES)
+SPECS += [_spec(ta, tb, alpha=-1.5, beta=0.5, shapes=SHAPES[:4] + SHAPES[7:9], grad_shapes=GRAD_SHAPES)
           for ta, tb in TRANSPOSES]
 SPECS += [_spec(False, True, alpha=0.0, beta=2.0, shapes=SHAPES[1:3])]
 SPECS += [_spec(ta, tb, shapes=BATCHED) for ta, tb in TRANSPOSES]
