@@ -199,3 +199,11 @@ def test_tiny_generation(tmp_path):
         assert (d["X"][:, 0] >= 2).all()
     again = gen.generate(20, 20, seed=5, procs=1, verbose=False)
     np.testing.assert_array_equal(out["X"], again["X"])  # seeded: reproducible
+
+
+def test_generator_docstring_examples():
+    import doctest
+
+    gen = _load_generator()
+    result = doctest.testmod(gen, verbose=False)
+    assert result.failed == 0 and result.attempted >= 2

@@ -130,7 +130,7 @@ def event_features(ids, px, py, pz, e, visible, fastjet, jetdef):
         >>> pz = np.array([10., -5., 3., 1.]); e = np.sqrt(px**2 + py**2 + pz**2)
         >>> row = event_features(ids, px, py, pz, e, v, None, None)
         >>> int(row[0]), round(float(row[9]), 1)   # n_leptons, met
-        (2, 25.0)
+        (2, 22.4)
     """
     pt = np.hypot(px, py)
     with np.errstate(divide="ignore", invalid="ignore"):
