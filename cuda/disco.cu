@@ -127,7 +127,7 @@ __global__ void finish_kernel(index_t B, double power, const double* __restrict_
   const double cxx = 2.0 * st[kVx] - 2.0 * s_aa + am * am;
   const double cyy = 2.0 * st[kVy] - 2.0 * s_bb + bm * bm;
   double value = 0.0, q = 0.0, scale = 0.0;
-  if (isnan(cxy) || isnan(cxx) || isnan(cyy)) {
+  if (dm::isnan(cxy) || dm::isnan(cxx) || dm::isnan(cyy)) {
     value = q = scale = dm::quiet_nan<double>();
   } else if (cxx > 0.0 && cyy > 0.0) {
     const double d = sqrt(cxx * cyy);
@@ -142,7 +142,7 @@ __global__ void finish_kernel(index_t B, double power, const double* __restrict_
   st[kBm] = bm;
   st[kQ] = q;
   st[kScale] = scale;
-  *loss = T(value);
+  if (loss) *loss = T(value);
 }
 
 // Thread k: c1 = sum_j s_kj p_j and cz = sum_j s_kj (p_j b_kj + e_j), e_j = p_j (q abar_j - bbar_j),
@@ -197,9 +197,9 @@ void disco_loss(index_t B, const T* x, const T* y, const T* w, double power, T* 
   double* rab = bbar + n;
   double* st = rab + n;
   const unsigned rows = static_cast<unsigned>((B + kRows - 1) / kRows);
-  prepare_kernel<T><<<1, 1024, 0, s>>>(B, x, y, w, p, st);
+  prepare_kernel<T><<<1, kBlock, 0, s>>>(B, x, y, w, p, st);
   row_sums_kernel<T><<<rows, kRows, 0, s>>>(B, x, y, p, abar, bbar, rab);
-  finish_kernel<T><<<1, 1024, 0, s>>>(B, power, p, abar, bbar, rab, st, loss);
+  finish_kernel<T><<<1, kBlock, 0, s>>>(B, power, p, abar, bbar, rab, st, loss);
   if (dx) row_grads_kernel<T><<<rows, kRows, 0, s>>>(B, x, y, p, abar, bbar, st, dx);
   check_launch(kOp);
 }

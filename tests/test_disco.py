@@ -301,3 +301,42 @@ def test_autograd_op_bad_inputs():
         disco(np.arange(6.0), np.arange(6.0))
     with pytest.raises(ValueError, match=r"\[disco\] .*negative value"):
         disco(s, np.arange(6.0), event_weight=-np.ones(6))
+
+
+# ---- CUDA (skipped without a GPU and CuPy; the registry also runs every spec there) ---------------
+def _cupy():
+    if not (_core.cuda_built() and _core.cuda_device_count() > 0):
+        pytest.skip("no CUDA build or no CUDA device")
+    return pytest.importorskip("cupy")
+
+
+@pytest.mark.parametrize("B", [2, 7, 129, 1001])
+def test_cuda_matches_cpu_and_is_deterministic(B):
+    cp = _cupy()
+    rng = np.random.default_rng(14)
+    x, w = rng.standard_normal(B), rng.uniform(0.2, 2.0, B)
+    y = np.abs(x) + rng.standard_normal(B)
+    v_cpu, g_cpu = _kernel(x, y, w)
+    runs = []
+    for _ in range(2):
+        loss, grad = cp.full(1, cp.nan), cp.full(B, cp.nan)
+        _core.disco_loss(cp.asarray(x), cp.asarray(y), cp.asarray(w), loss, grad, 1.0,
+                         cp.cuda.get_current_stream().ptr)
+        runs.append((loss.get(), grad.get()))
+    assert np.array_equal(runs[0][0], runs[1][0]) and np.array_equal(runs[0][1], runs[1][1])
+    assert runs[0][0][0] == pytest.approx(v_cpu, rel=1e-12, abs=1e-14)
+    np.testing.assert_allclose(runs[0][1], g_cpu, rtol=1e-9, atol=1e-14)
+
+
+def test_cuda_bad_values_give_nan_instead_of_raising():
+    cp = _cupy()
+    x, y = cp.asarray(np.linspace(0.0, 1.0, 9)), cp.asarray(np.linspace(1.0, 3.0, 9) ** 2)
+    for w in (-cp.ones(9), cp.zeros(9)):
+        loss, grad = cp.zeros(1), cp.zeros(9)
+        _core.disco_loss(x, y, w, loss, grad, 1.0, cp.cuda.get_current_stream().ptr)
+        assert bool(cp.isnan(loss).all()) and bool(cp.isnan(grad).all())
+    xn = x.copy()
+    xn[3] = cp.nan
+    loss = cp.zeros(1)
+    _core.disco_loss(xn, y, None, loss, None, 1.0, cp.cuda.get_current_stream().ptr)
+    assert bool(cp.isnan(loss).all())
