@@ -303,6 +303,42 @@ def test_autograd_op_bad_inputs():
         disco(s, np.arange(6.0), event_weight=-np.ones(6))
 
 
+_STANDIN_CHECK = r"""
+import numpy as np
+from tests.cupy_standin import install
+cp = install()
+import hepnn
+from hepnn.nn._disco import disco
+
+rng = np.random.default_rng(3)
+x, mass = rng.standard_normal(40), rng.uniform(50.0, 150.0, 40)
+weights = list(rng.uniform(0.5, 2.0, 40))
+out = {}
+for device in ("cpu", "cuda"):
+    s = hepnn.tensor(x, device=device, requires_grad=True)
+    d = disco(s * 2.0, mass + x, event_weight=weights)  # mass and weights arrive on the host
+    d.backward()
+    assert d.device == device and s.grad.device == device
+    out[device] = (d.item(), s.grad.cpu().numpy())
+assert out["cpu"][0] == out["cuda"][0]
+np.testing.assert_array_equal(out["cpu"][1], out["cuda"][1])
+print("ok")
+"""
+
+
+def test_python_cuda_path_with_a_cupy_standin():
+    """The op's device handling (host mass and weights moved to the score's device, the stream
+    passed on) runs against the NumPy-backed CuPy stand-in and must give the CPU result."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    res = subprocess.run([sys.executable, "-c", _STANDIN_CHECK], capture_output=True, text=True, cwd=root,
+                         env=os.environ.copy())
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.strip().endswith("ok")
+
 # ---- CUDA (skipped without a GPU and CuPy; the registry also runs every spec there) ---------------
 def _cupy():
     if not (_core.cuda_built() and _core.cuda_device_count() > 0):
