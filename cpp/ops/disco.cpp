@@ -161,6 +161,7 @@ Totals finish(const Work& k, index_t B, double power) {
 //   G_aa = sum_j p_j A_kj s_kj = (x_k - xm) - (abar_k - am) c1 - sum_j s_kj p_j abar_j,
 // c1 = sum_j s_kj p_j (sum_j p_j a_kj s_kj = x_k - xm needs no sum). Since q is known after pass 1,
 // the three remaining sums fold into one: cz = sum_j s_kj (p_j b_kj + e_j), e_j = p_j (q abar_j - bbar_j).
+// NOTE: s_kj = 0 at ties (and on the diagonal): the subgradient of |.| at 0 chosen here.
 template <int G, typename T>
 void row_grads(const Work& k, const std::vector<double>& e, const Totals& t, index_t B, index_t i0, T* dx) {
   const double* x = k.x.data();
@@ -193,7 +194,6 @@ void row_grads(const Work& k, const std::vector<double>& e, const Totals& t, ind
   for (; j < B; ++j) {
     const double xj = x[j], yj = y[j], pj = p[j], ezj = ej[j];
     for (int r = 0; r < G; ++r) {
-      // NOTE: sign 0 at ties (and on the diagonal): the subgradient of |.| at 0 chosen here.
       const double d = xi[r] - xj;
       const double s = double(d > 0.0) - double(d < 0.0);  // branch-free: the signs are random
       c1[r] += s * pj;
@@ -208,7 +208,8 @@ void row_grads(const Work& k, const std::vector<double>& e, const Totals& t, ind
   }
 }
 
-// Runs fn(k, i0) for every group of kGroup rows (fn<1> for the tail), tiles in parallel.
+// full(i) for each group of kGroup rows starting at i, one(i) for a tile's leftover rows; tiles
+// in parallel.
 template <typename Full, typename One>
 void for_row_groups(index_t B, Full full, One one) {
   const index_t tiles = (B + kTileRows - 1) / kTileRows;
