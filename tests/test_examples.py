@@ -29,3 +29,21 @@ def test_train_mlp_learns(example, capsys):
 def test_fit_line_agrees_with_closed_form(example):
     (slope, intercept), (w, b) = example("fit_line").main(steps=300)
     assert abs(slope - w) < 1e-3 and abs(intercept - b) < 1e-3
+
+
+def test_higgs_ww_main_job_quick(example, tmp_path, capsys):
+    results = example("higgs_ww").main(["--quick", "--out", str(tmp_path)])
+    assert results["BDT (sklearn)"]["auc"] > 0.85 and results["MLP (hepnn)"]["auc"] > 0.8
+    for name in ("roc.png", "loss.png", "scores.png", "hww_mlp.safetensors"):
+        assert (tmp_path / name).stat().st_size > 0
+    import hepnn
+    from hepnn import nn
+
+    model = nn.Sequential(nn.Linear(12, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Dropout(0.1), nn.Linear(64, 1))
+    meta = hepnn.load(str(tmp_path / "hww_mlp.safetensors"), model=model)
+    assert meta["features"][0] == "n_leptons"
+
+
+def test_anomaly_autoencoder_quick(example):
+    auc = example("anomaly_autoencoder").main(["--quick"])
+    assert 0.5 < auc <= 1.0

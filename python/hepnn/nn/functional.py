@@ -9,10 +9,11 @@ from .._ops_kernel import _contig, activation as _activation, log_softmax, softm
 from .._ops_math import mul as _mul
 from ..autograd import _mode, constant, result_n
 from ..tensor import Tensor
+from ._disco import disco
 
 __all__ = ["linear", "relu", "leaky_relu", "elu", "selu", "gelu", "sigmoid", "tanh", "softplus",
            "softmax", "log_softmax", "dropout", "mse_loss", "binary_cross_entropy_with_logits",
-           "cross_entropy"]
+           "cross_entropy", "disco"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
