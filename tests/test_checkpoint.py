@@ -21,7 +21,8 @@ from hepnn.train import fit
 
 stn = pytest.importorskip("safetensors.numpy")
 
-PYTHON_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python")
+# The folder holding the hepnn this process imported (installed or in-tree), for subprocesses.
+PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(hepnn.__file__)))
 
 
 class Scaler:

@@ -40,7 +40,7 @@ PORTABLE_CHECK = textwrap.dedent(
 def test_portable_kernel_in_subprocess():
     env = dict(os.environ, HEPNN_DISABLE_AVX2="1")
     env["PYTHONPATH"] = os.pathsep.join(
-        [os.path.join(ROOT, "python"), ROOT] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+        [os.path.dirname(os.path.dirname(os.path.abspath(core.__file__))), ROOT] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
     )
     run = subprocess.run([sys.executable, "-c", PORTABLE_CHECK], env=env, capture_output=True,
                          text=True, timeout=300)
