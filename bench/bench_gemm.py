@@ -7,9 +7,10 @@ median GFLOP/s, the hepnn/NumPy ratio and hepnn's share of the machine's fp32 FM
 Peak = threads x clock (from /proc/cpuinfo) x 32 fp32 FLOP/cycle (2 FMA pipes x 8 lanes x 2), the
 AVX2 figure for Zen/Haswell-class cores; halve it for float64. Under a hypervisor /proc/cpuinfo
 shows the nominal clock, so boost can put a result above 100%. Shapes are M x K x N. With
-threadpoolctl (and no OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE set) the two libraries are timed in
-alternation in one process so that both see the same background load; otherwise NumPy runs in a
-subprocess with OPENBLAS_NUM_THREADS and those variables removed.
+threadpoolctl (and no OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE set) the one-thread timings alternate
+the two libraries in one process so that both see the same background load; otherwise, and for
+several threads (OpenBLAS's idle workers busy-wait and would take hepnn's cores), each library
+runs in a fresh subprocess with OPENBLAS_NUM_THREADS set and those variables removed.
 """
 import argparse
 import json
@@ -29,19 +30,21 @@ MLP = [(256, 30, 128), (256, 128, 128), (256, 512, 512)]
 # OpenBLAS reads these at load time; some machines set them to values that slow it down.
 OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
-NUMPY_SIDE = r"""
+SIDE = r"""
 import json, sys, time
 import numpy as np
-shapes, dtype, budget = json.loads(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+shapes, dtype, budget, lib, threads = json.loads(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[5], int(sys.argv[6])
 sys.path.insert(0, sys.argv[4])
-from bench_gemm import median_seconds
+from bench_gemm import core, median_seconds
+core.set_num_threads(threads)
 rng = np.random.default_rng(0)
 out = []
 for M, K, N in shapes:
     a = rng.standard_normal((M, K)).astype(dtype)
     b = rng.standard_normal((K, N)).astype(dtype)
     c = np.empty((M, N), dtype)
-    out.append(median_seconds(lambda: np.matmul(a, b, out=c), 2.0 * M * N * K, budget))
+    fn = (lambda: np.matmul(a, b, out=c)) if lib == "numpy" else (lambda: core.gemm(a, b, c))
+    out.append(median_seconds(fn, 2.0 * M * N * K, budget))
 print(json.dumps(out))
 """
 
@@ -114,39 +117,33 @@ def interleaved_times(shapes, dtype, threads, budget, threadpool_limits):
     return res
 
 
-def numpy_times(shapes, dtype, threads, budget):
-    """NumPy timings in a subprocess with OPENBLAS_NUM_THREADS (no threadpoolctl, or OpenBLAS
-    variables set in this environment that the subprocess drops)."""
+def subprocess_times(lib, shapes, dtype, threads, budget):
+    """One library's timings in a fresh process: OPENBLAS_NUM_THREADS set (1 for the hepnn side, so
+    that no OpenBLAS worker busy-waits on the cores hepnn uses) and the OpenBLAS variables of this
+    environment dropped."""
     env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_OVERRIDES}
-    env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    blas_threads = str(threads if lib == "numpy" else 1)
+    env.update(OPENBLAS_NUM_THREADS=blas_threads, OMP_NUM_THREADS=blas_threads)
     run = subprocess.run(
-        [sys.executable, "-c", NUMPY_SIDE, json.dumps(shapes), np.dtype(dtype).name, str(budget),
-         os.path.dirname(os.path.abspath(__file__))],
+        [sys.executable, "-c", SIDE, json.dumps(shapes), np.dtype(dtype).name, str(budget),
+         os.path.dirname(os.path.abspath(__file__)), lib, str(threads)],
         env=env, capture_output=True, text=True, check=True)
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
-def hepnn_times(shapes, dtype, threads, budget):
-    core.set_num_threads(threads)
-    res = []
-    for M, K, N in shapes:
-        a, b, c, _ = _operands(M, K, N, dtype)
-        res.append(median_seconds(lambda: core.gemm(a, b, c), 2.0 * M * N * K, budget))
-    return res
-
-
 def timings(shapes, dtype, threads, budget):
     """[(hepnn seconds, NumPy seconds, NumPy/hepnn CPU-time ratio or None)] per shape,
-    interleaved in-process when possible."""
-    if not any(v in os.environ for v in OPENBLAS_OVERRIDES):
+    interleaved in-process when possible: one thread only, since OpenBLAS's idle worker threads
+    busy-wait after each call and would take the second core from hepnn's timed calls."""
+    if threads == 1 and not any(v in os.environ for v in OPENBLAS_OVERRIDES):
         try:
             from threadpoolctl import threadpool_limits
         except ImportError:
             threadpool_limits = None
         if threadpool_limits is not None:
             return interleaved_times(shapes, dtype, threads, budget, threadpool_limits)
-    return [(h, n, None) for h, n in zip(hepnn_times(shapes, dtype, threads, budget),
-                                         numpy_times(shapes, dtype, threads, budget))]
+    return [(h, n, None) for h, n in zip(subprocess_times("hepnn", shapes, dtype, threads, budget),
+                                         subprocess_times("numpy", shapes, dtype, threads, budget))]
 
 
 def main():
