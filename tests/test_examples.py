@@ -47,3 +47,10 @@ def test_higgs_ww_main_job_quick(example, tmp_path, capsys):
 def test_anomaly_autoencoder_quick(example):
     auc = example("anomaly_autoencoder").main(["--quick"])
     assert 0.5 < auc <= 1.0
+
+
+def test_decorrelation_quick(example):
+    res = example("decorrelation").main(["--quick"])
+    (auc_plain, d_plain), (auc_disco, d_disco) = res["plain"], res["disco"]
+    assert auc_plain > 0.75 and auc_disco > 0.6
+    assert d_disco < 0.2 * d_plain  # the DisCo term removes most of the score-mT dependence
