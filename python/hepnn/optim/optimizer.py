@@ -106,8 +106,7 @@ class Optimizer:
         state = {}
         for pid, st in self.state.items():
             if pid in index:
-                state[index[pid]] = {k: (v.get() if hasattr(v, "get") and not isinstance(v, dict) else np.array(v) if not isinstance(v, (int, float)) else v)
-                                     for k, v in st.items()}
+                state[index[pid]] = {k: (v if k == "step" else _host_copy(v)) for k, v in st.items()}
         groups = [{**{k: v for k, v in g.items() if k != "params"},
                    "params": [index[id(p)] for p in g["params"]]} for g in self.param_groups]
         return {"state": state, "param_groups": groups}
@@ -138,6 +137,11 @@ class Optimizer:
                 if k != "params":
                     g[k] = v
         self.state = new_state
+
+
+def _host_copy(arr) -> np.ndarray:
+    """A NumPy copy of a state buffer (CuPy buffers come back to the host)."""
+    return arr.get() if hasattr(arr, "get") and not isinstance(arr, np.ndarray) else np.array(arr)
 
 
 def grouped_by_step(opt: Optimizer, params: list, *names: str, fill: float = 0.0):
