@@ -67,18 +67,22 @@ def check_chain(model, inputs, rtol, atol):
     NotImplementedError naming the module type. Layer shape errors inside plain Sequentials
     raise ValueError.
     """
-    def run(path, m, x):
+    def run(path, m, x, in_custom=False):
         if leaf_type(m) is not None:
             try:
                 return m(x)
-            except (ValueError, TypeError) as e:
+            except (ValueError, TypeError, IndexError) as e:
                 raise ValueError(f"[onnx.export] layer {_label(path, m)} rejects its input of shape "
                                  f"{tuple(x.shape)}: {e}") from e
         children = [(f"{path}.{k}" if path else k, c) for k, c in m._modules.items() if c is not None]
+        if isinstance(m, nn.ModuleList) and not in_custom:
+            raise NotImplementedError(
+                f"[onnx.export] {_label(path, m)} has no forward of its own; put its layers in a "
+                f"Sequential, or in a Module whose forward applies them in order")
         if _is_plain_sequential(m) or isinstance(m, nn.ModuleList):
             y = x
             for cpath, c in children:
-                y = run(cpath, c, y)
+                y = run(cpath, c, y, in_custom and isinstance(m, nn.ModuleList))
             return y
         refuse = NotImplementedError(
             f"[onnx.export] the forward of {_label(path, m)} is not its children applied in "
@@ -90,7 +94,7 @@ def check_chain(model, inputs, rtol, atol):
         try:
             y = x
             for cpath, c in children:
-                y = run(cpath, c, y)
+                y = run(cpath, c, y, in_custom=True)
         except ValueError as e:  # children that do not chain by shape: the forward is not a chain
             raise refuse from e
         a, b = _numpy(want), _numpy(y)
