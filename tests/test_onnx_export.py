@@ -254,6 +254,56 @@ def test_dropout_ignored_and_training_flags_restored(tmp_path):
     np.testing.assert_array_equal(_run_onnx(path, x)[0], x)
 
 
+@pytest.mark.parametrize("act", ["relu", "leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "sigmoid",
+                                 "tanh", "softplus", "softmax", "log_softmax"])
+def test_activations_on_extreme_inputs(tmp_path, act):
+    """Saturated and overflow-prone regions (|x| up to 80): ONNX's Softplus has no threshold and
+    its Sigmoid/Elu/Softmax must stay finite where hepnn's kernels do."""
+    model = nn.Sequential(LAYERS[act][0]())
+    x = np.linspace(-80.0, 80.0, 7 * 23, dtype=np.float32).reshape(7, 23)
+    path = hepnn.onnx.export(model, x, str(tmp_path / "a.onnx"))
+    got, runtime = _run_onnx(path, x)
+    want = _hepnn_out(model, x)
+    assert runtime == "ort" and np.all(np.isfinite(want))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+_STANDIN_CHECK = r"""
+import os, sys, tempfile
+import numpy as np
+from tests.cupy_standin import install
+cp = install()
+import hepnn, hepnn.onnx
+import onnxruntime as ort
+from hepnn import nn
+
+hepnn.manual_seed(3)
+model = nn.Sequential(nn.Linear(6, 16), nn.GELU(), nn.Dropout(0.2), nn.Linear(16, 2)).to("cuda")
+assert model[0].weight.device == "cuda"
+x = np.random.default_rng(1).standard_normal((9, 6)).astype(np.float32)
+path = hepnn.onnx.export(model, hepnn.tensor(x, device="cuda"), os.path.join(tempfile.mkdtemp(), "m.onnx"))
+assert model[0].weight.device == "cuda" and model.training
+got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+model.eval()
+with hepnn.no_grad():
+    want = model(hepnn.tensor(x, device="cuda")).cpu().numpy()
+np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+print("ok")
+"""
+
+
+def test_model_on_cuda_with_a_cupy_standin():
+    """A model whose parameters live on the GPU: weights are copied to the host for the file and
+    the checks run on the model's device (NumPy-backed CuPy stand-in; no GPU needed)."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    res = subprocess.run([sys.executable, "-c", _STANDIN_CHECK], capture_output=True, text=True, cwd=root,
+                         env=os.environ.copy())
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.strip().endswith("ok")
+
+
 # ---- Module subclasses ----------------------------------------------------------------------
 class Chain(nn.Module):
     """A user model whose forward is a plain chain of its children."""
@@ -440,6 +490,7 @@ ARCHS = {
 }
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch: the TorchScript exporter is legacy
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_same_outputs_as_torch_onnx_export(tmp_path, arch):
     torch = pytest.importorskip("torch")

@@ -9,6 +9,6 @@ Example:
     >>> hepnn.onnx.export(model, hepnn.randn(2, 4), path) == path
     True
 """
-from .export import SUPPORTED_LAYERS, export
+from .export import export
 
-__all__ = ["export", "SUPPORTED_LAYERS"]
+__all__ = ["export"]

@@ -9,10 +9,8 @@ import numpy as np
 from .. import nn
 from ..checkpoint import write_atomic
 from ._emit import GraphBuilder, emit_layers
-from ._walk import SUPPORTED_TEXT, check_chain, flatten, leaf_type
+from ._walk import check_chain, flatten, leaf_type
 
-SUPPORTED_LAYERS = ("Linear", "ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "Sigmoid", "Tanh",
-                    "Softplus", "Softmax", "LogSoftmax", "Dropout", "Sequential")
 _MIN_OPSET = 13  # Softmax/LogSoftmax take a single axis from opset 13 on
 _FN = "[onnx.export]"
 
@@ -39,6 +37,10 @@ def export(model, example_input, path, input_names=("input",), output_names=("ou
     Sequential or inside Module subclasses whose forward applies their registered children in
     order (checked numerically on `example_input` and on a random probe; anything else raises
     NotImplementedError). float32 and float64 models; the initializers keep the model's dtype.
+
+    NOTE: ONNX float attributes are 32-bit, so in a float64 model the LeakyReLU/ELU alphas and
+    Selu's constants are rounded to float32 (as in the PyTorch exporter): ~3e-8 relative.
+    ONNX Runtime also lacks float64 kernels for Elu, Selu, Erf and Softplus.
 
     Args:
         model: a hepnn.nn.Module.
@@ -192,4 +194,4 @@ def _version():
     return __version__
 
 
-__all__ = ["export", "SUPPORTED_LAYERS", "SUPPORTED_TEXT"]
+__all__ = ["export"]
