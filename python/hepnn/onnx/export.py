@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import nn
 from ..checkpoint import write_atomic
+from ..tensor import Tensor
 from ._emit import GraphBuilder, emit_layers
 from ._walk import check_chain, flatten, leaf_type
 
@@ -120,7 +121,8 @@ def _one_name(what, names):
 
 def _check_opset(onnx, opset):
     newest = onnx.defs.onnx_opset_version()
-    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not _MIN_OPSET <= opset <= newest:
+    is_int = isinstance(opset, (int, np.integer)) and not isinstance(opset, bool)
+    if not is_int or not _MIN_OPSET <= opset <= newest:
         raise ValueError(f"{_FN} opset must be an integer from {_MIN_OPSET} to {newest}, got {opset!r}")
     return int(opset)
 
@@ -142,7 +144,8 @@ def _model_placement(model, example_input):
     dtypes = {np.dtype(p.dtype) for p in params}
     devices = {p.device for p in params}
     if len(dtypes) > 1 or len(devices) > 1:
-        raise TypeError(f"{_FN} the model's parameters mix dtypes/devices {sorted(map(str, dtypes | devices))}")
+        mixed = sorted(map(str, dtypes | devices))
+        raise TypeError(f"{_FN} the model's parameters mix dtypes/devices {mixed}")
     if dtypes:
         dtype = dtypes.pop()
     else:
@@ -155,14 +158,15 @@ def _model_placement(model, example_input):
 
 
 def _example_array(example_input, dtype):
-    d = getattr(example_input, "data", example_input)
+    d = example_input.data if isinstance(example_input, Tensor) else example_input
     if hasattr(d, "get") and type(d).__module__.startswith("cupy"):
         d = d.get()
     elif hasattr(d, "detach") and hasattr(d, "cpu"):  # a torch tensor
         d = d.detach().cpu().numpy()
     x = np.asarray(d)
     if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
-        raise ValueError(f"{_FN} example_input must be a non-empty 2-D (batch, features) array, got shape {x.shape}")
+        raise ValueError(f"{_FN} example_input must be a non-empty 2-D (batch, features) array, "
+                         f"got shape {x.shape}")
     if x.dtype.kind not in "fiu":
         raise TypeError(f"{_FN} example_input must hold numbers, got dtype {x.dtype}")
     return np.ascontiguousarray(x, dtype=dtype)
