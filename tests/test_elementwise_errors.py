@@ -252,7 +252,7 @@ def test_in_place_outputs_match():
 
 @pytest.mark.skipif(not _core.cpu_features()["avx2_kernels"], reason="the portable path is the default here")
 def test_portable_path_passes_the_registry():
-    """With AVX2 kernels on by default, rerun the specs with vector paths (elementwise, BCE) with
+    """With AVX2 kernels on by default, rerun the specs with vector paths (elementwise, BCE, CE) with
     HEPNN_DISABLE_AVX2=1."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, HEPNN_DISABLE_AVX2="1")
@@ -260,5 +260,5 @@ def test_portable_path_passes_the_registry():
                            env=env, cwd=root, capture_output=True, text=True)
     assert probe.stdout.strip() == "False", probe.stdout + probe.stderr
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_registry.py",
-                          "-k", "act_ or softmax or reduce or bce_with_logits"], env=env, cwd=root, capture_output=True, text=True)
+                          "-k", "act_ or softmax or reduce or bce_with_logits or cross_entropy"], env=env, cwd=root, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]

@@ -142,6 +142,52 @@ void bce_with_logits_f32_vector(index_t B, index_t F, const float* x, const floa
   });
   write_loss(loss, red, c, total);
 }
+
+// float32 cross-entropy with the vector exp: per block, the rows' max-shifted logits are written
+// (into grad when it is wanted) and exponentiated in one vector pass; sums, logs and the scaling
+// follow per row. Returns sum_i w_i l_i; blocks as in blocked_sum (thread-count independent).
+// NOTE: a NaN logit is skipped by the max scan but x - m is NaN, and the vector exp keeps NaN.
+double cross_entropy_f32_vector(index_t B, index_t C, const float* logits, const std::int64_t* labels,
+                                const float* w, double c, float* out, float* grad) {
+  return blocked_sum(B, C, [&](index_t r0, index_t r1) {
+    thread_local std::vector<float> scratch;
+    thread_local std::vector<float> row_max;
+    const index_t rows = r1 - r0, n = rows * C;
+    if (static_cast<index_t>(row_max.size()) < rows) row_max.resize(static_cast<size_t>(rows));
+    float* e = grad ? grad + r0 * C : nullptr;
+    if (!e) {
+      if (static_cast<index_t>(scratch.size()) < n) scratch.resize(static_cast<size_t>(n));
+      e = scratch.data();
+    }
+    const float* x = logits + r0 * C;
+    for (index_t i = 0; i < rows; ++i) {
+      const float* xi = x + i * C;
+      float m = xi[0];
+      for (index_t k = 1; k < C; ++k) m = xi[k] > m ? xi[k] : m;
+      row_max[static_cast<size_t>(i)] = m;
+      for (index_t k = 0; k < C; ++k) e[i * C + k] = xi[k] - m;
+    }
+    avx2::exp_nonpos_f32(n, e, e);
+    double acc = 0.0;
+    for (index_t i = 0; i < rows; ++i) {
+      float* ei = e + i * C;
+      double s = 0.0;
+      for (index_t k = 0; k < C; ++k) s += static_cast<double>(ei[k]);
+      const std::int64_t y = labels[r0 + i];
+      const float wi = w ? w[r0 + i] : 1.0f;
+      const double li = static_cast<double>(row_max[static_cast<size_t>(i)]) + std::log(s) -
+                        static_cast<double>(x[i * C + y]);
+      if (grad) {
+        const float scale = static_cast<float>(c * static_cast<double>(wi) / s);
+        for (index_t k = 0; k < C; ++k) ei[k] *= scale;
+        ei[y] -= static_cast<float>(c * static_cast<double>(wi));
+      }
+      if (out) out[r0 + i] = static_cast<float>(static_cast<double>(wi) * li);
+      acc += static_cast<double>(wi) * li;
+    }
+    return acc;
+  });
+}
 #endif
 
 }  // namespace
@@ -197,6 +243,14 @@ void cross_entropy_loss(index_t B, index_t C, const T* logits, const std::int64_
   // For CE the per-sample loss is the sample's value (no feature average): F = 1 in the scale.
   const double c = reduction_scale(op, B, index_t(1), w, red);
   const bool write_out = red == Reduction::none && out;
+#if defined(HEPNN_HAVE_AVX2_KERNELS)
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_avx2_fma()) {
+      write_loss(loss, red, c, cross_entropy_f32_vector(B, C, logits, labels, w, c, write_out ? out : nullptr, grad));
+      return;
+    }
+  }
+#endif
   const double total = blocked_sum(B, C, [&](index_t r0, index_t r1) {
     double acc = 0.0;
     for (index_t i = r0; i < r1; ++i) {
