@@ -62,7 +62,7 @@ class Session:
         if unknown:
             raise ValueError(f"[runtime] unknown input(s) {sorted(unknown)}; the model takes {self.input_names}")
         try:
-            arrays = [np.ascontiguousarray(feeds[n], dtype=np.float32) for n in self.input_names]
+            arrays = [np.asarray(feeds[n], dtype=np.float32, order="C") for n in self.input_names]
         except KeyError as e:
             raise ValueError(f"[runtime] missing input {e.args[0]!r}; the model takes {self.input_names}") from None
         return self._s.run(arrays)
