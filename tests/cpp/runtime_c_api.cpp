@@ -77,6 +77,13 @@ int main(int argc, char** argv) {
   const int64_t wrong[2] = {B, F + 1};
   hepnn_input in_wrong = {nullptr, 0, x.data(), wrong, 2};
   CHECK(hepnn_session_run(sess, &in_wrong, 1, &out, 1) == HEPNN_ERROR_INVALID_ARGUMENT);
+  const int64_t absurd[2] = {int64_t(1) << 40, F};
+  hepnn_input in_absurd = {nullptr, 0, x.data(), absurd, 2};
+  CHECK(hepnn_session_run(sess, &in_absurd, 1, &out, 1) == HEPNN_ERROR_INVALID_ARGUMENT);
+  CHECK(std::strstr(hepnn_last_error(), "2^31"));
+  const int64_t negative[2] = {-1, F};
+  hepnn_input in_negative = {nullptr, 0, x.data(), negative, 2};
+  CHECK(hepnn_session_run(sess, &in_negative, 1, &out, 1) == HEPNN_ERROR_INVALID_ARGUMENT);
   hepnn_input in_ghost = {"ghost", 0, x.data(), shape, 2};
   CHECK(hepnn_session_run(sess, &in_ghost, 1, &out, 1) == HEPNN_ERROR_INVALID_ARGUMENT);
   CHECK(std::strstr(hepnn_last_error(), "ghost"));
