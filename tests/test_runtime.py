@@ -96,6 +96,27 @@ def test_mlp_matmul_add_act(act, ref):
     check(model, {"x": x}, [mlp_ref(x, ws, ref)])
 
 
+def test_matmul_add_on_3d_input():
+    # (batch, particles, features) @ W + b: the fused linear kernel sees batch*particles rows.
+    rng = np.random.default_rng(16)
+    w = rng.standard_normal((13, 6)).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["m"]), helper.make_node("Add", ["m", "B"], ["h"]),
+             helper.make_node("LeakyRelu", ["h"], ["y"], alpha=0.2)]
+    model = make_model(nodes, [("x", ["N", 5, 13])], [("y", ["N", 5, 6])], {"W": w, "B": b})
+    assert rt.Model(model).steps == ["MatMul+Add+LeakyRelu"]
+    x = rng.standard_normal((3, 5, 13)).astype(np.float32)
+    h = x.astype(np.float64) @ w + b
+    check(model, {"x": x}, [np.where(h > 0, h, 0.2 * h)])
+
+
+def test_dropout_with_ratio_and_training_mode_false():
+    x = np.random.default_rng(17).standard_normal((4, 9)).astype(np.float32)
+    nodes = [helper.make_node("Dropout", ["x", "r", "t"], ["y"])]
+    inits = {"r": np.array(0.5, np.float32), "t": np.array(False)}
+    check(make_model(nodes, [("x", [4, 9])], [("y", [4, 9])], inits), {"x": x}, [x])
+
+
 def test_fusion_respects_other_consumers():
     # h0 is both a graph output and the Relu's input: the Gemm must not swallow the Relu.
     rng = np.random.default_rng(4)

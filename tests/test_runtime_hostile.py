@@ -155,6 +155,12 @@ def test_unsupported_op_opset_attribute_and_types():
     refused(small_model(nodes=[helper.make_node("Dropout", ["x"], ["y", "mask"])], inits=[]), "outputs")
     shape_in = [helper.make_node("Reshape", ["x", "x"], ["y"])]
     refused(small_model(nodes=shape_in, inits=[]), "constant")
+    int_as_float = [helper.make_node("Constant", [], ["c"], value_ints=[1, 2, 3, 4]),
+                    helper.make_node("Add", ["x", "c"], ["y"])]
+    refused(small_model(nodes=int_as_float, inits=[]), "integer tensor")
+    train = [helper.make_node("Dropout", ["x", "r", "t"], ["y"])]
+    refused(small_model(nodes=train, inits=[numpy_helper.from_array(np.array(0.5, np.float32), "r"),
+                                            numpy_helper.from_array(np.array(True), "t")]), "training_mode")
     ext = numpy_helper.from_array(np.zeros((3, 4), np.float32), "W")
     ext.ClearField("raw_data")
     ext.data_location = TensorProto.EXTERNAL

@@ -98,8 +98,9 @@ OnnxTensor read_tensor(WireReader r) {
     case kDouble: elem = 8; break;
     case kInt32: elem = 4; t.is_int = true; break;
     case kInt64: elem = 8; t.is_int = true; break;
+    case kBool: elem = 1; t.is_int = true; break;  // Dropout's training_mode
     default: fail("tensor '" + t.name + "' has data type " + std::to_string(t.data_type) +
-                  " (supported: FLOAT, DOUBLE, INT32, INT64)");
+                  " (supported: FLOAT, DOUBLE, INT32, INT64, BOOL)");
   }
   if (has_raw) {
     // NOTE: the count comes from dims and is checked against bytes present before allocating.
@@ -110,6 +111,7 @@ OnnxTensor read_tensor(WireReader r) {
       t.ints.resize(size_t(n));
       for (int64_t k = 0; k < n; ++k) {
         if (elem == 8) std::memcpy(&t.ints[k], raw + 8 * k, 8);
+        else if (elem == 1) t.ints[k] = raw[k];
         else { int32_t v; std::memcpy(&v, raw + 4 * k, 4); t.ints[k] = v; }
       }
     } else {

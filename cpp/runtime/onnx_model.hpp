@@ -1,5 +1,5 @@
 // The subset of ONNX's ModelProto that the runtime reads, decoded by hand from the wire format.
-// Tensors keep their values as float32 (FLOAT, DOUBLE) or int64 (INT64, INT32) after decoding.
+// Tensors keep their values as float32 (FLOAT, DOUBLE) or int64 (INT64, INT32, BOOL) after decoding.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -9,7 +9,7 @@
 namespace hepnn::rt {
 
 // ONNX TensorProto.DataType codes the reader understands.
-enum OnnxType : int { kFloat = 1, kInt32 = 6, kInt64 = 7, kDouble = 11 };
+enum OnnxType : int { kFloat = 1, kInt32 = 6, kInt64 = 7, kBool = 9, kDouble = 11 };
 
 struct OnnxTensor {
   std::string name;

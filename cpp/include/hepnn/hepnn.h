@@ -60,7 +60,8 @@ HEPNN_API const char* hepnn_model_output_name(const hepnn_model* model, int32_t 
 HEPNN_API hepnn_status hepnn_model_input_shape(const hepnn_model* model, int32_t index, int64_t* dims,
                                                int32_t capacity, int32_t* ndim);
 
-/* threads: kernels' parallelism hint (1 = run on the calling thread, the usual choice). */
+/* threads (>= 1): recorded for per-session thread control, which is not implemented yet: kernels
+ * share hepnn's global pool, and small batches (the per-event case) run on the calling thread. */
 HEPNN_API hepnn_status hepnn_session_create(const hepnn_model* model, int32_t threads, hepnn_session** session);
 HEPNN_API void hepnn_session_free(hepnn_session* session);
 
