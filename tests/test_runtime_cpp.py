@@ -23,7 +23,8 @@ def build_program():
     gen = ["-G", "Ninja"] if shutil.which("ninja") else []
     cfg = ["cmake", "-S", str(ROOT), "-B", str(build), *gen, "-DHEPNN_RUNTIME=ON", "-DHEPNN_TESTS=ON",
            "-DHEPNN_PYTHON=OFF", "-DHEPNN_CUDA=OFF", "-DCMAKE_BUILD_TYPE=Release"]
-    for cmd in (cfg, ["cmake", "--build", str(build), "--target", "test_runtime_c_api", "-j", "2"]):
+    targets = ["--target", "test_runtime_c_api", "fuzz_loader"]
+    for cmd in (cfg, ["cmake", "--build", str(build), *targets, "-j", "2"]):
         r = subprocess.run(cmd, capture_output=True, text=True)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     exe = build / "cpp" / "runtime" / "test_runtime_c_api"
@@ -72,3 +73,19 @@ def test_c_api_program(tmp_path, n_out):
             h = np.maximum(h, 0)
     np.testing.assert_allclose(y, h, rtol=1e-5, atol=1e-6)
     print(r.stdout)
+
+
+def test_fuzz_loader_mutations(tmp_path):
+    """50,000 mutated models (byte flips, truncations, splices) through the C API in one process."""
+    exe = build_program().parent / "fuzz_loader"
+    import sys
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_runtime_hostile import small_model
+
+    seeds = []
+    for k, opset in enumerate([13, 17, 21]):
+        p = tmp_path / f"seed{k}.onnx"
+        p.write_bytes(small_model(opset))
+        seeds.append(str(p))
+    r = subprocess.run([str(exe), "50000", *seeds], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "no crash" in r.stdout, r.stdout + r.stderr
