@@ -277,6 +277,37 @@ def test_constant_float_and_shape_errors():
     np.testing.assert_allclose(s.run({"x": x})[0], x * np.array([1.5, -2.0, 3.0]))  # still usable
 
 
+def test_memory_plan_reuses_buffers():
+    # 12 layers of width 64 at batch 100: liveness-based reuse needs two activation buffers
+    # (ping-pong), not twelve.
+    rng = np.random.default_rng(18)
+    ws = weights(rng, [64] * 13)
+    nodes, inits, prev = [], {}, "x"
+    for k, (w, b) in enumerate(ws):  # unfused chain: MatMul, Add, Tanh are separate steps
+        inits[f"W{k}"], inits[f"B{k}"] = np.ascontiguousarray(w.T), b
+        nodes += [helper.make_node("MatMul", [prev, f"W{k}"], [f"m{k}"]),
+                  helper.make_node("Add", [f"m{k}", f"m{k}"], [f"d{k}"]),
+                  helper.make_node("Add", [f"d{k}", f"B{k}"], [f"h{k}"]),
+                  helper.make_node("Tanh", [f"h{k}"], [f"t{k}"])]
+        prev = f"t{k}"
+    model = make_model(nodes, [("x", ["N", 64])], [(prev, ["N", 64])], inits)
+    s = rt.Session(model)
+    x = rng.standard_normal((100, 64)).astype(np.float32)
+    h = x.astype(np.float64)
+    for w, b in ws:
+        h = np.tanh(2 * (h @ w.T) + b)
+    # 12 float32 layers accumulate rounding: a looser bound than the single-op tests.
+    np.testing.assert_allclose(s.run({"x": x})[0], h, rtol=1e-4, atol=2e-5)
+    assert len(rt.Model(model).steps) == 48
+    assert s._s.arena_floats <= 2 * 100 * 64 + 64
+
+
+def test_graph_input_as_output_and_two_outputs():
+    x = np.random.default_rng(19).standard_normal((2, 3)).astype(np.float32)
+    model = make_model([helper.make_node("Sigmoid", ["x"], ["y"])], [("x", [2, 3])], [("y", [2, 3]), ("x", [2, 3])])
+    check(model, {"x": x}, [1 / (1 + np.exp(-x.astype(np.float64))), x])
+
+
 def test_shape_change_replans():
     rng = np.random.default_rng(14)
     ws = weights(rng, [30, 64, 3])

@@ -33,6 +33,8 @@ class Session {
   void run(const float* const* inputs, float* const* outputs);
   const std::vector<int64_t>& output_shape(size_t i) const { return shapes_[model_->outputs[i]]; }
   int64_t output_numel(size_t i) const;
+  // Scratch floats of the current plan (buffer reuse makes this far less than the sum of values).
+  size_t arena_floats() const { return arena_.size(); }
 
  private:
   void plan();

@@ -83,5 +83,6 @@ HEPNN_BINDING(runtime) {
         new (self) Session(std::move(model), threads);
       }, nb::arg("model"), nb::arg("threads") = 1)
       .def("run", &session_run, nb::arg("inputs"))
-      .def_prop_ro("threads", &Session::threads);
+      .def_prop_ro("threads", &Session::threads)
+      .def_prop_ro("arena_floats", &Session::arena_floats);
 }
