@@ -56,13 +56,14 @@ class Session:
         self.output_names = self.model.output_names
 
     def run(self, feeds: dict):
-        if not isinstance(feeds, dict):
-            raise TypeError("[runtime] run takes a dict {input name: array}")
-        unknown = set(feeds) - set(self.input_names)
-        if unknown:
-            raise ValueError(f"[runtime] unknown input(s) {sorted(unknown)}; the model takes {self.input_names}")
+        names = self.input_names
         try:
-            arrays = [np.asarray(feeds[n], dtype=np.float32, order="C") for n in self.input_names]
+            arrays = [np.asarray(feeds[n], dtype=np.float32, order="C") for n in names]
         except KeyError as e:
-            raise ValueError(f"[runtime] missing input {e.args[0]!r}; the model takes {self.input_names}") from None
+            raise ValueError(f"[runtime] missing input {e.args[0]!r}; the model takes {names}") from None
+        except TypeError:
+            raise TypeError("[runtime] run takes a dict {input name: array}") from None
+        if len(feeds) != len(names):
+            unknown = sorted(set(feeds) - set(names))
+            raise ValueError(f"[runtime] unknown input(s) {unknown}; the model takes {names}")
         return self._s.run(arrays)
