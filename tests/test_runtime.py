@@ -302,6 +302,23 @@ def test_memory_plan_reuses_buffers():
     assert s._s.arena_floats <= 2 * 100 * 64 + 64
 
 
+def test_long_chain_plans_in_linear_time():
+    # 3000 fused Gemm+Relu layers: fusion and the memory plan must not be quadratic in graph size.
+    import time
+    rng = np.random.default_rng(20)
+    ws = [(np.eye(4, dtype=np.float32) + 0.01 * rng.standard_normal((4, 4)).astype(np.float32),
+           0.01 * rng.standard_normal(4).astype(np.float32)) for _ in range(3000)]
+    model = gemm_mlp(ws)
+    t0 = time.perf_counter()
+    s = rt.Session(model)
+    x = np.abs(rng.standard_normal((2, 4))).astype(np.float32)
+    y = s.run({"x": x})[0]
+    assert time.perf_counter() - t0 < 10
+    assert len(s.model.steps) == 3000
+    assert s._s.arena_floats <= 3 * 16 + 16
+    np.testing.assert_allclose(y, mlp_ref(x, ws), rtol=1e-3, atol=1e-4)
+
+
 def test_graph_input_as_output_and_two_outputs():
     x = np.random.default_rng(19).standard_normal((2, 3)).astype(np.float32)
     model = make_model([helper.make_node("Sigmoid", ["x"], ["y"])], [("x", [2, 3])], [("y", [2, 3]), ("x", [2, 3])])

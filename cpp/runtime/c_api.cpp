@@ -2,6 +2,7 @@
 // kept per thread for hepnn_last_error().
 #include "hepnn/hepnn.h"
 
+#include <cstdio>
 #include <cstring>
 #include <new>
 #include <string>

@@ -384,14 +384,14 @@ std::shared_ptr<const Model> Model::load(const uint8_t* data, size_t size) {
       if (v >= 0) ++uses[v];
   for (int v : m.outputs) uses[v] += 1 << 20;  // graph outputs stay materialised
   std::vector<bool> dead(m.steps.size(), false);
+  // A value read once has one consumer; found in one pass so fusion stays linear in graph size.
+  std::vector<int> consumer(m.values.size(), -1);
+  for (size_t j = 0; j < m.steps.size(); ++j)
+    for (int x : m.steps[j].in)
+      if (x >= 0) consumer[x] = int(j);
   auto sole_consumer = [&](size_t k) -> int {
     const int v = m.steps[k].out;
-    if (uses[v] != 1) return -1;
-    for (size_t j = k + 1; j < m.steps.size(); ++j)
-      if (!dead[j])
-        for (int x : m.steps[j].in)
-          if (x == v) return int(j);
-    return -1;
+    return uses[v] == 1 && consumer[v] > int(k) && !dead[consumer[v]] ? consumer[v] : -1;
   };
   for (size_t k = 0; k < m.steps.size(); ++k) {
     Step& s = m.steps[k];

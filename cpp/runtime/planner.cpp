@@ -1,6 +1,9 @@
 // Session planning: shape inference for the given input shapes, per-step kernel parameters, and a
 // static memory plan in which buffers are reused once their value is dead (liveness by step).
 #include <algorithm>
+#include <iterator>
+#include <set>
+#include <utility>
 #include <string>
 
 #include "core/error.hpp"
@@ -238,36 +241,32 @@ void Session::plan_memory() {
   for (int v : m.outputs) last[v] = int64_t(ns);
   // Slots: a value takes the smallest free slot that fits, else grows the largest free one, else
   // a new slot. Capacities are in floats, rounded to 16 (64-byte alignment within the arena).
+  // Free slots sit in a set ordered by capacity, so planning is O(n log n) even for huge graphs.
   std::vector<int64_t> cap;
-  std::vector<int> free_slots, slot_of(nv, -1);
+  std::set<std::pair<int64_t, int>> free_slots;
+  std::vector<int> slot_of(nv, -1);
+  auto release = [&](int slot) { free_slots.insert({cap[slot], slot}); };
   for (size_t k = 0; k < ns; ++k) {
     const Step& s = m.steps[k];
     const int64_t need = std::max<int64_t>(16, (plans_[k].n + 15) / 16 * 16);
-    int best = -1;
-    for (size_t f = 0; f < free_slots.size(); ++f) {
-      const int c = free_slots[f];
-      if (cap[c] >= need && (best < 0 || cap[c] < cap[free_slots[best]])) best = int(f);
-    }
-    if (best < 0 && !free_slots.empty()) {
-      best = 0;
-      for (size_t f = 1; f < free_slots.size(); ++f)
-        if (cap[free_slots[f]] > cap[free_slots[best]]) best = int(f);
-    }
     int slot;
-    if (best >= 0) {
-      slot = free_slots[best];
-      free_slots.erase(free_slots.begin() + best);
+    auto it = free_slots.lower_bound({need, -1});
+    if (it == free_slots.end() && !free_slots.empty()) it = std::prev(free_slots.end());
+    if (it != free_slots.end()) {
+      slot = it->second;
+      free_slots.erase(it);
       cap[slot] = std::max(cap[slot], need);
     } else {
       slot = int(cap.size());
       cap.push_back(need);
     }
     slot_of[s.out] = slot;
-    if (last[s.out] <= int64_t(k)) free_slots.push_back(slot);  // never read: reusable at once
-    for (int v : s.in)
-      if (v >= 0 && slot_of[v] >= 0 && last[v] == int64_t(k) &&
-          std::find(free_slots.begin(), free_slots.end(), slot_of[v]) == free_slots.end())
-        free_slots.push_back(slot_of[v]);
+    if (last[s.out] <= int64_t(k)) release(slot);  // never read: reusable at once
+    for (size_t i = 0; i < s.in.size(); ++i) {
+      const int v = s.in[i];
+      const bool repeated = std::find(s.in.begin(), s.in.begin() + i, v) != s.in.begin() + i;
+      if (v >= 0 && !repeated && slot_of[v] >= 0 && last[v] == int64_t(k)) release(slot_of[v]);
+    }
   }
   std::vector<int64_t> base(cap.size());
   int64_t total = 0;

@@ -1,6 +1,7 @@
 // hepnn._core.RuntimeModel / RuntimeSession: the C++ inference runtime for Python (tests and
 // the Python fast path). Outputs are fresh float32 NumPy arrays; the GIL is released while running.
 #include <nanobind/stl/shared_ptr.h>
+#include <memory>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -37,25 +38,22 @@ nb::list session_run(Session& s, const std::vector<hepnn::py::Array>& inputs) {
     ndims[i] = int32_t(shapes[i].size());
     data[i] = static_cast<const float*>(a.data());
   }
+  std::vector<std::unique_ptr<float[]>> owned(no);
   std::vector<float*> out(no);
   std::vector<std::vector<size_t>> out_shapes(no);
   {
     nb::gil_scoped_release release;
     s.prepare(shape_ptrs.data(), ndims.data());
     for (size_t i = 0; i < no; ++i) {
-      out[i] = new float[size_t(std::max<int64_t>(1, s.output_numel(i)))];
+      owned[i].reset(new float[size_t(std::max<int64_t>(1, s.output_numel(i)))]);
+      out[i] = owned[i].get();
       for (int64_t d : s.output_shape(i)) out_shapes[i].push_back(size_t(d));
     }
-    try {
-      s.run(data.data(), out.data());
-    } catch (...) {
-      for (float* p : out) delete[] p;
-      throw;
-    }
+    s.run(data.data(), out.data());
   }
   nb::list result;
   for (size_t i = 0; i < no; ++i) {
-    nb::capsule owner(out[i], [](void* p) noexcept { delete[] static_cast<float*>(p); });
+    nb::capsule owner(owned[i].release(), [](void* p) noexcept { delete[] static_cast<float*>(p); });
     result.append(FloatArray(out[i], out_shapes[i].size(), out_shapes[i].data(), owner));
   }
   return result;
