@@ -156,11 +156,28 @@ def test_gemm(ta, tb, alpha, beta, cshape, const_b):
 @pytest.mark.parametrize("sa,sb", [((1, 33), (33, 7)), ((3, 5, 33), (33, 7)), ((3, 5, 33), (3, 33, 7)),
                                    ((5, 33), (3, 33, 7)), ((2, 3, 4, 6), (2, 3, 6, 5))])
 def test_matmul(sa, sb):
+    _matmul(sa, sb)
+
+
+def _matmul(sa, sb):
     rng = np.random.default_rng(6)
     a, b = rng.standard_normal(sa).astype(np.float32), rng.standard_normal(sb).astype(np.float32)
     model = make_model([helper.make_node("MatMul", ["a", "b"], ["y"])], [("a", list(sa)), ("b", list(sb))],
                        [("y", None)])
     check(model, {"a": a, "b": b}, [a.astype(np.float64) @ b])
+
+
+@pytest.mark.parametrize("sa,sb", [((33,), (33, 7)), ((2, 5, 33), (33,)), ((33,), (33,)), ((3, 1, 5, 4), (1, 2, 4, 6)),
+                                   ((4, 1, 1, 5, 3), (2, 3, 2))])
+def test_matmul_1d_and_broadcast(sa, sb):
+    _matmul(sa, sb)
+    rng = np.random.default_rng(21)
+    if len(sb) == 2:  # constant weight: the fused linear path
+        a, b = rng.standard_normal(sa).astype(np.float32), rng.standard_normal(sb).astype(np.float32)
+        model = make_model([helper.make_node("MatMul", ["a", "b"], ["y"])], [("a", list(sa))], [("y", None)], {"b": b})
+        assert rt.Model(model).steps == ["MatMul"]
+        check(model, {"a": a}, [a.astype(np.float64) @ b])
+
 
 
 BINARY = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}
@@ -190,6 +207,7 @@ UNARY = [
     ("LeakyRelu", {}, lambda x: np.where(x > 0, x, 0.01 * x)),
     ("Elu", {"alpha": 0.7}, lambda x: np.where(x > 0, x, 0.7 * np.expm1(x))),
     ("Selu", {}, lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(x))),
+    ("Selu", {"alpha": 2.0, "gamma": 0.5}, lambda x: 0.5 * np.where(x > 0, x, 2.0 * np.expm1(x))),
     ("Sigmoid", {}, lambda x: 1 / (1 + np.exp(-x))),
     ("Tanh", {}, np.tanh),
     ("Softplus", {}, lambda x: np.log1p(np.exp(x))),
@@ -381,3 +399,59 @@ def test_threads_share_one_model():
     for t in range(8):
         for a, b in zip(results[t], single):
             assert np.array_equal(a, b)
+
+
+# ---- ONNX's own node test cases for every supported op ----------------------------------------
+SUPPORTED_OPS = {"Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "Elu", "Selu", "Sigmoid",
+                 "Tanh", "Softplus", "Gelu", "Erf", "Softmax", "LogSoftmax", "Identity", "Dropout", "Flatten",
+                 "Reshape", "Constant"}
+
+
+def _conformance_cases():
+    try:
+        from onnx.backend.test.case.node import collect_testcases
+    except ImportError:  # pragma: no cover
+        return []
+    cases = []
+    for case in collect_testcases(None):
+        ops = {n.op_type for n in case.model.graph.node}
+        if len(ops) == 1 and ops <= SUPPORTED_OPS:
+            cases.append(case)
+    return cases
+
+
+CONFORMANCE = _conformance_cases()
+
+
+def _exclusion(case):
+    """Deliberate exclusions: non-float32 tensors (the runtime runs float32 graphs), training-mode
+    Dropout and its mask output, sequence/optional types, and opsets before 13."""
+    g = case.model.graph
+    for vi in list(g.input) + list(g.output):
+        if not vi.type.HasField("tensor_type") or vi.type.tensor_type.elem_type != TensorProto.FLOAT:
+            return "not float32"
+    if any(o.domain in ("", "ai.onnx") and o.version < 13 for o in case.model.opset_import):
+        return "opset < 13"
+    if "training" in case.name or "mask" in case.name:
+        return "training-mode Dropout"
+    return None
+
+
+@pytest.mark.parametrize("case", CONFORMANCE, ids=[c.name for c in CONFORMANCE])
+def test_onnx_node_conformance(case):
+    why = _exclusion(case)
+    if why:
+        pytest.skip(why)
+    model = onnx.ModelProto()
+    model.CopyFrom(case.model)
+    for o in model.opset_import:
+        # onnx stamps its newest opset (22-25); from 21 on, these ops' versions only added dtypes
+        # (bfloat16, float8, int4 ...), so the float32 semantics are those of opset 21.
+        if o.domain in ("", "ai.onnx") and o.version > 21:
+            o.version = 21
+    s = rt.Session(model.SerializeToString())
+    for inputs, outputs in case.data_sets:
+        got = s.run(dict(zip(s.input_names, inputs)))
+        assert len(got) == len(outputs)
+        for g, w in zip(got, outputs):
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)

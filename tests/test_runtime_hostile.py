@@ -149,7 +149,8 @@ def test_unsupported_op_opset_attribute_and_types():
     refused(small_model(opset=22), "opset 22")
     refused(small_model(nodes=[helper.make_node("Relu", ["x"], ["y"], foo=3)], inits=[]), "'foo'")
     refused(small_model(nodes=[helper.make_node("Softmax", ["x"], ["y"], axis=1.5)], inits=[]), "axis")
-    refused(small_model(nodes=[helper.make_node("Selu", ["x"], ["y"], alpha=2.0)], inits=[]), "SELU")
+    refused(small_model(nodes=[helper.make_node("Gelu", ["x"], ["y"], approximate="fast")], inits=[], opset=20),
+            "approximate")
     refused(small_model(nodes=[helper.make_node("Relu", ["x"], ["y"])], inits=[],
                         inputs=[helper.make_tensor_value_info("x", TensorProto.INT64, [1, 4])]), "float32")
     refused(small_model(nodes=[helper.make_node("Dropout", ["x"], ["y", "mask"])], inits=[]), "outputs")

@@ -53,6 +53,24 @@ void binary(const StepPlan& p, const float* a, const float* b, float* y) {
   }
 }
 
+// Batched product whose batch dims broadcast: the odometer of `binary` over the batch dims, one
+// gemm per output matrix.
+void matmul_broadcast(const StepPlan& p, const float* a, const float* b, float* y) {
+  int64_t idx[8] = {};
+  int64_t oa = 0, ob = 0;
+  for (int64_t m = 0; m < p.batch; ++m) {
+    cpu::gemm<float>(Trans::N, Trans::N, p.M, p.N, p.K, 1.0f, a + oa, p.K, b + ob, p.N, 0.0f, y + m * p.M * p.N, p.N);
+    for (int d = p.rank - 1; d >= 0; --d) {
+      oa += p.sa[d];
+      ob += p.sb[d];
+      if (++idx[d] < p.dims[d]) break;
+      oa -= p.sa[d] * p.dims[d];
+      ob -= p.sb[d] * p.dims[d];
+      idx[d] = 0;
+    }
+  }
+}
+
 }  // namespace
 
 void Session::run(const float* const* inputs, float* const* outputs) {
@@ -91,7 +109,9 @@ void Session::run(const float* const* inputs, float* const* outputs) {
         break;
       }
       case StepKind::matmul:
-        if (p.stride_b == 0 && p.stride_a != 0) {
+        if (p.general) {
+          matmul_broadcast(p, x, ptr_[s.in[1]], y);
+        } else if (p.stride_b == 0 && p.stride_a != 0) {
           // A shared right operand: the batch folds into the rows of one product.
           cpu::gemm<float>(Trans::N, Trans::N, p.M * p.batch, p.N, p.K, 1.0f, x, p.K, ptr_[s.in[1]], p.N, 0.0f, y, p.N);
         } else {
@@ -109,7 +129,11 @@ void Session::run(const float* const* inputs, float* const* outputs) {
         }
         break;
       }
-      case StepKind::act: cpu::act_forward<float>(s.act, p.n, x, y, s.alpha); break;
+      case StepKind::act:
+        cpu::act_forward<float>(s.act, p.n, x, y, s.alpha);
+        if (s.scale != 1.0f)
+          for (int64_t i = 0; i < p.n; ++i) y[i] *= s.scale;
+        break;
       case StepKind::erf:
         for (int64_t i = 0; i < p.n; ++i) y[i] = std::erf(x[i]);
         break;

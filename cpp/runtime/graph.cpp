@@ -78,10 +78,11 @@ int64_t numel(const std::vector<int64_t>& s) {
 }
 
 // Activation ops that the fused linear kernel and act_forward both implement.
-bool activation_of(const OnnxNode& n, Act& act, double& alpha) {
+bool activation_of(const OnnxNode& n, Act& act, double& alpha, float& scale) {
   NodeAttrs a(n);
   const std::string& op = n.op_type;
   alpha = 0;
+  scale = 1;
   if (op == "Relu") act = Act::relu;
   else if (op == "Sigmoid") act = Act::sigmoid;
   else if (op == "Tanh") act = Act::tanh;
@@ -89,12 +90,17 @@ bool activation_of(const OnnxNode& n, Act& act, double& alpha) {
   else if (op == "LeakyRelu") { act = Act::leaky_relu; alpha = a.get_float("alpha", 0.01f); }
   else if (op == "Elu") { act = Act::elu; alpha = a.get_float("alpha", 1.0f); }
   else if (op == "Selu") {
-    act = Act::selu;
-    // NOTE: the kernel hard-codes the SELU constants; other values are refused, not approximated.
+    // NOTE: the standard constants use the selu kernel (fusable into linear); other values run as
+    // gamma * elu_alpha(x), the same function.
     const float al = a.get_float("alpha", 1.67326319217681884765625f);
     const float ga = a.get_float("gamma", 1.05070102214813232421875f);
-    if (std::abs(al - 1.6732632f) > 1e-6f || std::abs(ga - 1.0507010f) > 1e-6f)
-      fail(node_label(n) + ": only the standard SELU alpha and gamma are supported");
+    if (al == 1.67326319217681884765625f && ga == 1.05070102214813232421875f) {
+      act = Act::selu;
+    } else {
+      act = Act::elu;
+      alpha = al;
+      scale = ga;
+    }
   } else if (op == "Gelu") {
     const std::string approx = a.get_string("approximate", "none");
     if (approx == "none") act = Act::gelu_erf;
@@ -204,7 +210,6 @@ std::shared_ptr<const Model> Model::load(const uint8_t* data, size_t size) {
     m.input_dims.push_back(vi.dims);
     m.input_has_shape.push_back(vi.has_shape);
   }
-  if (m.inputs.empty()) fail("the graph has no runtime inputs");
 
   // Constant nodes become constants now; every other output becomes a value.
   std::vector<const OnnxNode*> nodes;
@@ -362,7 +367,7 @@ std::shared_ptr<const Model> Model::load(const uint8_t* data, size_t size) {
       }
       if (minus_one > 1) fail(node_label(n) + ": more than one -1 in the target shape");
       s.in = {input_id(n, 0)};
-    } else if (activation_of(n, s.act, s.alpha)) {
+    } else if (activation_of(n, s.act, s.alpha, s.scale)) {
       require_arity(n, 1, 1, 1);
       s.kind = StepKind::act;
       s.in = {input_id(n, 0)};
@@ -412,7 +417,7 @@ std::shared_ptr<const Model> Model::load(const uint8_t* data, size_t size) {
         j = sole_consumer(k);
       }
     }
-    if (j >= 0 && m.steps[j].kind == StepKind::act) {
+    if (j >= 0 && m.steps[j].kind == StepKind::act && m.steps[j].scale == 1.0f) {
       s.act = m.steps[j].act;
       s.alpha = m.steps[j].alpha;
       s.out = m.steps[j].out;

@@ -29,6 +29,7 @@ struct Step {
   int out = -1;
   Act act = Act::none;            // linear, act
   double alpha = 0;               // act parameter
+  float scale = 1;                // act: y = scale * act(x) (Selu with non-standard gamma)
   BinOp bin = BinOp::add;
   int64_t axis = -1;              // softmax, flatten
   bool log = false;               // softmax

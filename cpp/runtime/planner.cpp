@@ -107,8 +107,9 @@ void Session::plan_step(size_t k) {
   switch (s.kind) {
     case StepKind::linear: {
       const auto& w = shapes_[s.in[1]];
-      need(x.size() >= 2 && (!s.rank2_input || x.size() == 2),
-           "input has shape " + shape_str(x) + ", expected " + (s.rank2_input ? "2-D" : "at least 2-D"));
+      // From Gemm: 2-D input only (ONNX Gemm). From MatMul: any rank >= 1, numpy style.
+      need(s.rank2_input ? x.size() == 2 : !x.empty(),
+           "input has shape " + shape_str(x) + ", expected " + (s.rank2_input ? "2-D" : "at least 1-D"));
       need(x.back() == w[1], "input has shape " + shape_str(x) + ", the weight expects " + std::to_string(w[1]) + " features");
       p.M = prod(x, 0, x.size() - 1);
       p.K = w[1];
@@ -138,30 +139,44 @@ void Session::plan_step(size_t k) {
       break;
     }
     case StepKind::matmul: {
-      const auto& b = shapes_[s.in[1]];
-      need(x.size() >= 2 && b.size() >= 2, "operands must be at least 2-D, got " + shape_str(x) + " and " + shape_str(b));
-      p.M = x[x.size() - 2];
-      p.K = x.back();
+      // numpy matmul: a 1-D left operand is a row, a 1-D right operand a column (both dropped from
+      // the output); batch dimensions broadcast.
+      const auto& y = shapes_[s.in[1]];
+      need(!x.empty() && !y.empty(), "operands must be at least 1-D, got " + shape_str(x) + " and " + shape_str(y));
+      const std::vector<int64_t> a = x.size() == 1 ? std::vector<int64_t>{1, x[0]} : x;
+      const std::vector<int64_t> b = y.size() == 1 ? std::vector<int64_t>{y[0], 1} : y;
+      p.M = a[a.size() - 2];
+      p.K = a.back();
       p.N = b.back();
-      need(b[b.size() - 2] == p.K, "inner dimensions differ: " + shape_str(x) + " @ " + shape_str(b));
-      const int64_t ba = prod(x, 0, x.size() - 2), bb = prod(b, 0, b.size() - 2);
-      // Batch dims: equal, or one operand without batch (broadcast by a zero stride).
-      const bool a_has = x.size() > 2 && ba != 1, b_has = b.size() > 2 && bb != 1;
-      std::vector<int64_t> batch_dims;
-      if (a_has && b_has) {
-        need(std::vector<int64_t>(x.begin(), x.end() - 2) == std::vector<int64_t>(b.begin(), b.end() - 2),
-             "batch dimensions of " + shape_str(x) + " and " + shape_str(b) + " differ (only equal or absent batches)");
+      need(b[b.size() - 2] == p.K, "inner dimensions differ: " + shape_str(x) + " @ " + shape_str(y));
+      const size_t ra = a.size() - 2, rb = b.size() - 2, r = std::max(ra, rb);
+      need(r <= 6, "more than 6 batch dimensions");
+      p.rank = int(r);
+      int64_t sa = p.M * p.K, sb = p.K * p.N;
+      bool a_full = true, b_full = true, a_none = true, b_none = true;
+      for (size_t i = r; i-- > 0;) {
+        const int64_t da = i + ra >= r ? a[i + ra - r] : 1, db = i + rb >= r ? b[i + rb - r] : 1;
+        need(da == db || da == 1 || db == 1,
+             "batch dimensions of " + shape_str(x) + " and " + shape_str(y) + " do not broadcast");
+        p.dims[i] = da == 1 ? db : da;
+        p.sa[i] = da == 1 ? 0 : sa;
+        p.sb[i] = db == 1 ? 0 : sb;
+        a_full &= da == p.dims[i];
+        b_full &= db == p.dims[i];
+        a_none &= da == 1;
+        b_none &= db == 1;
+        sa *= da;
+        sb *= db;
+        out.push_back(p.dims[i]);
       }
-      const auto& longer = x.size() >= b.size() ? x : b;
-      batch_dims.assign(longer.begin(), longer.end() - 2);
-      if (a_has && !b_has) batch_dims.assign(x.begin(), x.end() - 2);
-      if (b_has && !a_has) batch_dims.assign(b.begin(), b.end() - 2);
-      p.batch = std::max(ba, bb);
-      p.stride_a = a_has ? p.M * p.K : 0;
-      p.stride_b = b_has ? p.K * p.N : 0;
-      out = batch_dims;
-      out.push_back(p.M);
-      out.push_back(p.N);
+      std::reverse(out.begin(), out.end());
+      p.batch = prod(out, 0, out.size());
+      // Layouts one gemm_batched call covers: each operand either spans the whole batch or is shared.
+      p.general = !((a_full || a_none) && (b_full || b_none));
+      p.stride_a = a_none ? 0 : p.M * p.K;
+      p.stride_b = b_none ? 0 : p.K * p.N;
+      if (x.size() > 1) out.push_back(p.M);
+      if (y.size() > 1) out.push_back(p.N);
       break;
     }
     case StepKind::binary: {

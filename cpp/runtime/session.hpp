@@ -15,7 +15,8 @@ struct StepPlan {
   int64_t n = 0;                     // output elements
   int64_t M = 0, N = 0, K = 0, batch = 1, stride_a = 0, stride_b = 0;  // gemm, matmul, linear
   int64_t c_rows = 0, c_cols = 0;    // gemm: C's broadcast extents (0: no C)
-  int rank = 0;                      // binary
+  int rank = 0;                      // binary; matmul: batch rank
+  bool general = false;              // matmul: batch broadcasting needs one product per matrix
   int64_t dims[8] = {}, sa[8] = {}, sb[8] = {};
   int64_t outer = 0, dim = 0, inner = 0;  // softmax
 };
