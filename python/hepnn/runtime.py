@@ -47,7 +47,10 @@ class Model:
 
 class Session:
     """Runs a Model; one Session per thread. ``run({name: array})`` returns a list of float32 arrays
-    in the model's output order."""
+    in the model's output order. The GIL is released while the graph runs.
+
+    ``threads`` is recorded for per-session thread control, not implemented yet: kernels share
+    hepnn's global pool (``hepnn.set_num_threads``) and small batches run on the calling thread."""
 
     def __init__(self, model, threads: int = 1):
         self.model = model if isinstance(model, Model) else Model(model)
