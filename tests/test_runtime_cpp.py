@@ -76,7 +76,8 @@ def test_c_api_program(tmp_path, n_out):
 
 
 def test_fuzz_loader_mutations(tmp_path):
-    """50,000 mutated models (byte flips, truncations, splices) through the C API in one process."""
+    """50,000 mutated models (byte flips, truncations, splices) through the C API in one process,
+    seeded by models made here and the committed corpus (tests/cpp/corpus, also libFuzzer's seeds)."""
     exe = build_program().parent / "fuzz_loader"
     import sys
     sys.path.insert(0, str(ROOT / "tests"))
@@ -87,5 +88,6 @@ def test_fuzz_loader_mutations(tmp_path):
         p = tmp_path / f"seed{k}.onnx"
         p.write_bytes(small_model(opset))
         seeds.append(str(p))
+    seeds += sorted(str(p) for p in (ROOT / "tests" / "cpp" / "corpus").glob("*.onnx"))
     r = subprocess.run([str(exe), "50000", *seeds], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "no crash" in r.stdout, r.stdout + r.stderr
