@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "core/error.hpp"
+#include "runtime/fusion.hpp"
 #include "runtime/node_attrs.hpp"
 #include "runtime/onnx_model.hpp"
 
@@ -382,53 +383,8 @@ std::shared_ptr<const Model> Model::load(const uint8_t* data, size_t size) {
     m.steps.push_back(std::move(s));
   }
 
-  // Fusion: a linear step absorbs a following bias Add and activation when it is their only input.
-  std::vector<int> uses(m.values.size(), 0);
-  for (const Step& s : m.steps)
-    for (int v : s.in)
-      if (v >= 0) ++uses[v];
-  for (int v : m.outputs) uses[v] += 1 << 20;  // graph outputs stay materialised
-  std::vector<bool> dead(m.steps.size(), false);
-  // A value read once has one consumer; found in one pass so fusion stays linear in graph size.
-  std::vector<int> consumer(m.values.size(), -1);
-  for (size_t j = 0; j < m.steps.size(); ++j)
-    for (int x : m.steps[j].in)
-      if (x >= 0) consumer[x] = int(j);
-  auto sole_consumer = [&](size_t k) -> int {
-    const int v = m.steps[k].out;
-    return uses[v] == 1 && consumer[v] > int(k) && !dead[consumer[v]] ? consumer[v] : -1;
-  };
-  for (size_t k = 0; k < m.steps.size(); ++k) {
-    Step& s = m.steps[k];
-    if (dead[k] || s.kind != StepKind::linear) continue;
-    const int64_t O = m.values[s.in[1]].shape[0];
-    int j = sole_consumer(k);
-    if (j >= 0 && s.in[2] < 0 && m.steps[j].kind == StepKind::binary && m.steps[j].bin == BinOp::add) {
-      const Step& add = m.steps[j];
-      const int other = add.in[0] == s.out ? add.in[1] : add.in[0];
-      const bool ok = add.in[0] != add.in[1] && is_float_const(m, other) && numel(m.values[other].shape) == O &&
-                      !m.values[other].shape.empty() && m.values[other].shape.size() <= 2 &&
-                      m.values[other].shape.back() == O;
-      if (ok) {
-        s.in[2] = other;
-        s.out = add.out;
-        s.op += "+Add";
-        dead[j] = true;
-        j = sole_consumer(k);
-      }
-    }
-    if (j >= 0 && m.steps[j].kind == StepKind::act && m.steps[j].scale == 1.0f) {
-      s.act = m.steps[j].act;
-      s.alpha = m.steps[j].alpha;
-      s.out = m.steps[j].out;
-      s.op += "+" + m.steps[j].op;
-      dead[j] = true;
-    }
-  }
-  std::vector<Step> kept;
-  for (size_t k = 0; k < m.steps.size(); ++k)
-    if (!dead[k]) kept.push_back(std::move(m.steps[k]));
-  m.steps = std::move(kept);
+  fuse_gelu(m);
+  fuse_linear(m);
   return model;
 }
 
