@@ -1,6 +1,6 @@
 // Model::load: decode, validate (opset, supported ops and attributes, defined inputs, no cycles),
-// order the nodes topologically, turn them into Steps and fuse Gemm/MatMul(+Add)(+activation)
-// into the fused linear kernel. Everything here is independent of the input shapes.
+// order the nodes topologically and turn them into Steps (Gemm/MatMul with constant weights become
+// linear steps in linear_forward's layout); fusion.cpp then merges steps. Independent of input shapes.
 #include "runtime/graph.hpp"
 
 #include <cmath>
