@@ -28,6 +28,16 @@ int default_threads() {
 // parallel_for nested inside a kernel chunk then runs serially instead of waiting on the pool.
 thread_local bool t_in_parallel = false;
 
+// One chunk of a job: the chunk index and, by reference, the user's range function.
+struct ChunkFn {
+  const RangeFn* fn;
+  index_t n, step;
+  void operator()(index_t c) const {
+    const index_t b = c * step;
+    (*fn)(b, std::min(n, b + step));
+  }
+};
+
 struct ParallelScope {
   bool saved = t_in_parallel;
   ParallelScope() { t_in_parallel = true; }
@@ -48,7 +58,7 @@ class Pool {
     threads_.store(std::max(1, n));
   }
 
-  void run(index_t chunks, const std::function<void(index_t)>& body) {
+  void run(index_t chunks, const ChunkFn& body) {
     std::lock_guard<std::mutex> run_lock(run_mutex_);
     ensure_workers(static_cast<int>(chunks) - 1);
     job_ = &body;
@@ -128,7 +138,7 @@ class Pool {
   std::mutex mutex_;
   std::condition_variable cv_;
   std::atomic<unsigned long long> generation_{0};
-  std::atomic<const std::function<void(index_t)>*> job_{nullptr};
+  std::atomic<const ChunkFn*> job_{nullptr};
   static constexpr index_t kClosed = index_t(1) << 62;
   std::atomic<index_t> job_chunks_{0};
   std::atomic<index_t> next_{kClosed};
@@ -142,7 +152,7 @@ class Pool {
 void set_num_threads(int n) { Pool::instance().resize(n); }
 int get_num_threads() { return Pool::instance().threads(); }
 
-void parallel_for(index_t n, index_t grain, const std::function<void(index_t, index_t)>& fn) {
+void parallel_for_ref(index_t n, index_t grain, RangeFn fn) {
   if (n <= 0) return;
   grain = std::max<index_t>(1, grain);
   index_t chunks = std::min<index_t>(get_num_threads(), (n + grain - 1) / grain);
@@ -152,10 +162,8 @@ void parallel_for(index_t n, index_t grain, const std::function<void(index_t, in
   }
   const index_t step = (n + chunks - 1) / chunks;
   chunks = (n + step - 1) / step;
-  Pool::instance().run(chunks, [&](index_t c) {
-    const index_t b = c * step;
-    fn(b, std::min(n, b + step));
-  });
+  const ChunkFn body{&fn, n, step};
+  Pool::instance().run(chunks, body);
 }
 
 }  // namespace hepnn
