@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 
 #include "core/cpu_features.hpp"
 #include "core/threadpool.hpp"
@@ -215,7 +216,7 @@ void gemv(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const T*
   const T* mat = col ? A : B;
   const index_t ldm = col ? lda : ldb;
   const bool rows = col ? ta == Trans::N : tb == Trans::T;
-  T* vec = thread_buffer<T>(0, size_t(K) + size_t(rows ? 0 : n_out));
+  T* vec = thread_buffer<T>(0, size_t(K) + size_t(n_out));
   for (index_t p = 0; p < K; ++p) {
     if (col) vec[p] = tb == Trans::N ? B[p * ldb] : B[p];
     else vec[p] = ta == Trans::N ? A[p] : A[p * lda];
@@ -230,6 +231,15 @@ void gemv(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const T*
   const int threads = std::min<int>(std::min(get_num_threads(), max_threads), std::max(1.0, work / 262144.0));
   parallel_for(n_out, threads > 1 ? (n_out + threads - 1) / threads : n_out, [&](index_t b, index_t e) {
     if (rows) {
+#if defined(HEPNN_HAVE_AVX2_KERNELS)
+      if constexpr (std::is_same_v<T, float>) {
+        if (use_avx2_fma()) {
+          avx2_dot_rows_f32(e - b, K, mat + b * ldm, ldm, vec, acc + b);
+          for (index_t j = b; j < e; ++j) store(j, acc[j]);
+          return;
+        }
+      }
+#endif
       for (index_t j = b; j < e; ++j) store(j, dot(K, mat + j * ldm, vec));
     } else {
       std::fill(acc + b, acc + e, T(0));

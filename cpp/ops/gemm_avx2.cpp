@@ -287,4 +287,57 @@ KernelInfo<double> avx2_kernel_f64() {
   return {&avx2_ukernel<F64>, 6, 8, 72, 256, 2040, &pack_a_n_f64, &pack_b_t_f64};
 }
 
+namespace {
+
+float hsum8(__m256 v) {
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+}
+
+// One row: eight lanes over K, a fixed horizontal sum, then the scalar tail (the same sequence
+// the four-row loop applies to each of its rows).
+float dot_row(index_t K, const float* r, const float* v) {
+  __m256 a = _mm256_setzero_ps();
+  index_t p = 0;
+  for (; p + 8 <= K; p += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(r + p), _mm256_loadu_ps(v + p), a);
+  float s = hsum8(a);
+  for (; p < K; ++p) s += r[p] * v[p];
+  return s;
+}
+
+}  // namespace
+
+void avx2_dot_rows_f32(index_t n, index_t K, const float* mat, index_t ldm, const float* vec, float* out) {
+  index_t j = 0;
+  // Four rows share each load of the vector.
+  for (; j + 4 <= n; j += 4) {
+    const float* r0 = mat + j * ldm;
+    const float* r1 = r0 + ldm;
+    const float* r2 = r1 + ldm;
+    const float* r3 = r2 + ldm;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    index_t p = 0;
+    for (; p + 8 <= K; p += 8) {
+      const __m256 v = _mm256_loadu_ps(vec + p);
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + p), v, a0);
+      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(r1 + p), v, a1);
+      a2 = _mm256_fmadd_ps(_mm256_loadu_ps(r2 + p), v, a2);
+      a3 = _mm256_fmadd_ps(_mm256_loadu_ps(r3 + p), v, a3);
+    }
+    float s0 = hsum8(a0), s1 = hsum8(a1), s2 = hsum8(a2), s3 = hsum8(a3);
+    for (; p < K; ++p) {
+      s0 += r0[p] * vec[p];
+      s1 += r1[p] * vec[p];
+      s2 += r2[p] * vec[p];
+      s3 += r3[p] * vec[p];
+    }
+    out[j] = s0;
+    out[j + 1] = s1;
+    out[j + 2] = s2;
+    out[j + 3] = s3;
+  }
+  for (; j < n; ++j) out[j] = dot_row(K, mat + j * ldm, vec);
+}
+
 }  // namespace hepnn::cpu::detail

@@ -46,6 +46,10 @@ void gemm_ex(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const
 // gemm_avx2.cpp: 6x16 fp32 and 6x8 fp64 register tiles.
 KernelInfo<float> avx2_kernel_f32();
 KernelInfo<double> avx2_kernel_f64();
+// out[j] = mat[j, :K] . vec for j in [0, n): the matrix-vector path (batch-1 inference, width-1
+// layers). Each row's sum has the same order whatever rows it is grouped with, so results do
+// not depend on how the rows are split between threads.
+void avx2_dot_rows_f32(index_t n, index_t K, const float* mat, index_t ldm, const float* vec, float* out);
 #endif
 
 }  // namespace hepnn::cpu::detail
