@@ -28,7 +28,24 @@ def _finite(name, what, value, minimum=None, strict=False):
     return v
 
 
-class LRScheduler:
+class _SchedulerState:
+    """What every scheduler shares: the last learning rates and a state dict without the optimizer."""
+
+    def get_last_lr(self) -> list:
+        """The learning rates set by the last step(), one per param group."""
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict:
+        """Everything but the optimizer, as plain Python values (JSON-serialisable)."""
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()
+                if k != "optimizer"}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a state from state_dict()."""
+        self.__dict__.update({k: v for k, v in state.items() if k != "optimizer"})
+
+
+class LRScheduler(_SchedulerState):
     """Base of the epoch-indexed schedules: remembers each group's starting lr as
     ``group["initial_lr"]`` (as torch does), counts epochs in ``last_epoch`` and sets the lr of
     epoch 0 on construction. Subclasses define ``_next_lrs()``.
@@ -71,18 +88,6 @@ class LRScheduler:
             g["lr"] = lr
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
-    def get_last_lr(self) -> list:
-        """The learning rates set by the last step(), one per param group."""
-        return list(self._last_lr)
-
-    def state_dict(self) -> dict:
-        """Everything but the optimizer, as plain Python values (JSON-serialisable)."""
-        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()
-                if k != "optimizer"}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore a state from state_dict()."""
-        self.__dict__.update({k: v for k, v in state.items() if k != "optimizer"})
 
 
 class StepLR(LRScheduler):
@@ -150,7 +155,7 @@ class CosineAnnealingLR(LRScheduler):
         return [ratio * (g["lr"] - lo) + lo for g in groups]
 
 
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(_SchedulerState):
     """Multiplies the lr by ``factor`` when the monitored value (usually the validation loss,
     passed to ``step(value)``) has not improved for more than ``patience`` epochs.
 
@@ -256,16 +261,7 @@ class ReduceLROnPlateau:
             if old - new > self.eps:
                 g["lr"] = new
 
-    def get_last_lr(self) -> list:
-        """The learning rates after the last step(), one per param group."""
-        return list(self._last_lr)
-
-    def state_dict(self) -> dict:
-        """Everything but the optimizer, as plain Python values (JSON-serialisable)."""
-        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()
-                if k != "optimizer"}
-
     def load_state_dict(self, state: dict) -> None:
         """Restore a state from state_dict()."""
-        self.__dict__.update({k: v for k, v in state.items() if k != "optimizer"})
+        super().load_state_dict(state)
         self._set_mode(self.mode, self.threshold, self.threshold_mode)
