@@ -191,7 +191,7 @@ def test_tiny_generation(tmp_path):
     gen = _load_generator()
     out = gen.generate(20, 20, seed=5, procs=1, verbose=False)
     path = tmp_path / "tiny.npz"
-    gen._write_npz(str(path), out)
+    gen.write_npz(str(path), out)
     with np.load(path, allow_pickle=False) as d:
         assert d["X"].shape[1] == len(gen.FEATURE_NAMES)
         assert d["X"].shape[0] == d["label"].shape[0] > 0

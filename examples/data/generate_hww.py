@@ -41,10 +41,12 @@ import math
 import multiprocessing as mp
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _npz_io import split, version, write_npz  # noqa: E402
 
 FEATURE_NAMES = (
     "n_leptons",
@@ -255,29 +257,6 @@ def _worker(args):
     }
 
 
-def _split(n, parts):
-    base, extra = divmod(n, parts)
-    return [base + (1 if i < extra else 0) for i in range(parts)]
-
-
-def _write_npz(path, arrays):
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_hww_", suffix=".npz", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def generate(n_signal, n_background, seed=1, procs=2, mpi=True, verbose=True):
     """Generate signal and background events; return the dict of arrays written to the npz.
 
@@ -299,7 +278,7 @@ def generate(n_signal, n_background, seed=1, procs=2, mpi=True, verbose=True):
     pythia8mc, fastjet = _import_generators()
     tasks = []
     for process, n, offset in (("signal", n_signal, 0), ("background", n_background, 500)):
-        for i, k in enumerate(_split(n, procs)):
+        for i, k in enumerate(split(n, procs)):
             if k > 0:
                 tasks.append((process, k, seed * 1000 + offset + i, mpi))
     t0 = time.perf_counter()
@@ -347,8 +326,8 @@ def generate(n_signal, n_background, seed=1, procs=2, mpi=True, verbose=True):
     summary["seed"] = seed
     summary["mpi"] = bool(mpi)
     summary["versions"] = {
-        "pythia8mc": _version("pythia8mc"),
-        "fastjet": _version("fastjet"),
+        "pythia8mc": version("pythia8mc"),
+        "fastjet": version("fastjet"),
         "numpy": np.__version__,
     }
     if verbose:
@@ -361,15 +340,6 @@ def generate(n_signal, n_background, seed=1, procs=2, mpi=True, verbose=True):
         "feature_names": np.array(FEATURE_NAMES),
         "metadata": np.array(json.dumps(summary, sort_keys=True)),
     }
-
-
-def _version(name):
-    try:
-        from importlib.metadata import version
-
-        return version(name)
-    except Exception:  # pragma: no cover
-        return "unknown"
 
 
 def main(argv=None):
@@ -385,7 +355,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     out = generate(args.signal, args.background, seed=args.seed, procs=args.procs,
                    mpi=not args.no_mpi)
-    _write_npz(args.out, out)
+    write_npz(args.out, out)
     print(f"wrote {args.out}: {len(out['label'])} events, {os.path.getsize(args.out)} bytes")
     return 0
 
