@@ -135,10 +135,10 @@ def _top_partons(event):
     """(eta, phi) of each top's decay quarks and of the top itself, for the tops that decay to
     b W -> b q q'; a list of 4 x 2 arrays (top, b, q, q')."""
     tops = []
-    for i in range(event.size()):
+    # The hard process's outgoing partons sit at entries 5 and 6; follow each top to its last
+    # copy instead of scanning the whole record (a Python call per particle is slow).
+    for i in sorted({event[k].iBotCopyId() for k in (5, 6) if event[k].idAbs() == 6}):
         p = event[i]
-        if p.idAbs() != 6 or p.iBotCopyId() != i:
-            continue
         daughters = [event[j] for j in range(p.daughter1(), p.daughter2() + 1)]
         b = [d for d in daughters if d.idAbs() == 5]
         w = [d for d in daughters if d.idAbs() == 24]
