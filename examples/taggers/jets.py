@@ -1,6 +1,6 @@
-"""Inputs of the jet taggers from the committed top/QCD sample (examples/data/top_qcd_sample.npz):
-per-constituent features with the padding mask (for sets, graphs and transformers) and
-pT-weighted jet images in (deta, dphi) (for the CNN baseline). NumPy preprocessing only.
+"""The committed top/QCD jet sample (examples/data/top_qcd_sample.npz) as arrays with the padding
+mask, and pT-weighted jet images in (deta, dphi) for the CNN baseline (NumPy preprocessing; the
+per-constituent features of each tagger live beside its model).
 """
 import os
 
@@ -8,10 +8,6 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLE = os.path.join(HERE, "..", "data", "top_qcd_sample.npz")
-
-# Per-constituent features, in this order (ParticleNet's set, less the charge and PID it
-# needs a detector for): log pT, log E, log pT/pT_jet, log E/E_jet, deta, dphi, dR.
-FEATURES = ("log_pt", "log_e", "log_pt_rel", "log_e_rel", "deta", "dphi", "dr")
 
 
 def load(path=SAMPLE, max_particles=None):
@@ -22,32 +18,6 @@ def load(path=SAMPLE, max_particles=None):
         c = c[:, :max_particles]
     mask = np.arange(c.shape[1])[None, :] < n[:, None]
     return c.astype(np.float32), mask, jet.astype(np.float32), y.astype(np.float32)
-
-
-def particle_features(c, mask, jet):
-    """(B, N, 7) float32 features (FEATURES) with padded entries set to 0, and the (B, N, 2)
-    (deta, dphi) coordinates that EdgeConv's first kNN uses."""
-    pt, deta, dphi, e = (c[..., k].astype(np.float64) for k in range(4))
-    safe_pt, safe_e = np.where(mask, pt, 1.0), np.where(mask, e, 1.0)
-    # Jet energy from its pT, eta and mass (the sample stores pT, eta, phi, m).
-    jpt, jeta, jm = (jet[:, k].astype(np.float64)[:, None] for k in (0, 1, 3))
-    je = np.sqrt((jpt * np.cosh(jeta)) ** 2 + jm ** 2)
-    feats = np.stack([np.log(safe_pt), np.log(safe_e), np.log(safe_pt / jpt), np.log(safe_e / je),
-                      deta, dphi, np.hypot(deta, dphi)], axis=-1)
-    feats = np.where(mask[..., None], feats, 0.0).astype(np.float32)
-    coords = np.where(mask[..., None], np.stack([deta, dphi], axis=-1), 0.0).astype(np.float32)
-    return feats, coords
-
-
-def standardise(feats, mask, stats=None):
-    """Features shifted and scaled per column by the mean/std of the real (unpadded) entries;
-    `stats` from the training part is reused for the others. Padding stays 0."""
-    if stats is None:
-        real = feats[mask]
-        stats = (real.mean(axis=0), real.std(axis=0) + 1e-6)
-    mean, std = stats
-    out = np.where(mask[..., None], (feats - mean) / std, 0.0).astype(np.float32)
-    return out, stats
 
 
 def jet_images(c, mask, size=40, half_width=0.8):
