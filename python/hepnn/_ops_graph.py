@@ -116,10 +116,11 @@ def segment(x, offsets, reduce="sum"):
 
 
 def _reduce(x, keys, dim_size, reduce, segment):
-    op = "segment_" + str(reduce) if segment else "scatter_" + str(reduce)
-    _float_input(x, op)
+    kind = "segment" if segment else "scatter"
     if reduce not in _REDUCE:
-        raise ValueError(f"[{op}] reduce must be one of {_REDUCE}, got {reduce!r}")
+        raise ValueError(f"[{kind}] reduce must be one of {_REDUCE}, got {reduce!r}")
+    op = f"{kind}_{reduce}"
+    _float_input(x, op)
     if x.data.ndim < 1:
         raise ValueError(f"[{op}] x needs at least 1 dimension")
     k = index_array(keys, x, op, "offsets" if segment else "index")
