@@ -35,6 +35,8 @@ def index_array(index, ref, op, name="index", ndim=1):
         d = _backend.to_device(d, ref.device)
     xp = _xp(ref.data)
     d = xp.asarray(d)
+    if d.size == 0 and d.dtype.kind == "f":  # an empty list arrives as float64
+        d = d.astype(np.int64)
     if d.dtype.kind not in "iu":
         raise TypeError(f"[{op}] {name} must hold integers (int64), got {d.dtype}")
     if d.ndim != ndim:

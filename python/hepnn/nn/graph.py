@@ -135,8 +135,8 @@ class EdgeConv(Module):
 
 def _event_of(offsets, xp):
     """Event id of every row from CSR offsets (G + 1,)."""
-    counts = offsets[1:] - offsets[:-1]
-    return xp.repeat(xp.arange(counts.shape[0], dtype=np.int64), counts)
+    rows = xp.arange(int(offsets[-1]), dtype=np.int64)
+    return xp.searchsorted(offsets[1:], rows, side="right").astype(np.int64)
 
 
 class GraphNetBlock(Module):
