@@ -181,7 +181,7 @@ void segment_reduce_backward(index_t M, index_t F, index_t S, const index_t* off
 
 template <typename T>
 void gather_rows_forward(index_t R, index_t F, index_t M, const T* x, const index_t* idx, T* y) {
-  check_index_range("gather_forward", "index", M, idx, R, true);
+  check_index_range("gather", "index", M, idx, R, true);
   parallel_for(M, grain_rows(F, 1), [&](index_t m0, index_t m1) {
     for (index_t m = m0; m < m1; ++m) {
       T* d = y + m * F;
