@@ -378,3 +378,12 @@ def test_python_cuda_path_with_a_cupy_standin():
                          env=os.environ.copy())
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.strip().endswith("ok")
+
+
+@pytest.mark.parametrize("module", ["hepnn._ops_graph", "hepnn.nn._functional_graph", "hepnn.nn.graph"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
