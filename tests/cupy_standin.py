@@ -116,7 +116,7 @@ def install():
     for name in ("empty", "zeros", "ones", "empty_like", "zeros_like", "ones_like", "full",
                  "arange", "exp", "log", "sqrt", "abs", "sign", "maximum", "minimum", "where",
                  "concatenate", "stack", "broadcast_to", "ascontiguousarray", "take_along_axis",
-                 "nonzero", "expand_dims", "matmul"):
+                 "nonzero", "expand_dims", "matmul", "searchsorted", "cumsum"):
         setattr(mod, name, _numpy_function(name))
     mod.asarray = _asarray
     mod.array = _array

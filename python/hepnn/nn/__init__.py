@@ -3,6 +3,7 @@ from . import functional, init
 from .activation import ELU, GELU, SELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
 from .container import ModuleList, Sequential
 from .dropout import Dropout
+from .graph import DeepSets, EdgeConv, GraphNetBlock, MessagePassing
 from .linear import Linear
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .module import Module
@@ -12,4 +13,5 @@ __all__ = [
     "Module", "Parameter", "Linear", "Sequential", "ModuleList", "Dropout",
     "ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax",
     "MSELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "functional", "init",
+    "DeepSets", "EdgeConv", "GraphNetBlock", "MessagePassing",
 ]

@@ -10,10 +10,14 @@ from .._ops_math import mul as _mul
 from ..autograd import _mode, constant, result_n
 from ..tensor import Tensor
 from ._disco import disco
+from ._functional_graph import (edge_conv, gather, knn, masked_max, masked_mean, masked_sum, scatter,  # noqa: F401
+                                scatter_max, scatter_mean, scatter_sum, segment, segment_max, segment_mean, segment_sum, knn_edges)
 
 __all__ = ["linear", "relu", "leaky_relu", "elu", "selu", "gelu", "sigmoid", "tanh", "softplus",
            "softmax", "log_softmax", "dropout", "mse_loss", "binary_cross_entropy_with_logits",
-           "cross_entropy", "disco"]
+           "cross_entropy", "disco",
+           "knn", "gather", "scatter", "scatter_sum", "scatter_mean", "scatter_max", "segment", "segment_sum",
+           "segment_mean", "segment_max", "masked_sum", "masked_mean", "masked_max", "edge_conv", "knn_edges"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 

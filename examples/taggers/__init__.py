@@ -1,0 +1,1 @@
+"""Jet-tagger model builders for examples/top_tagging.py (ParticleNet-lite in particlenet.py)."""
