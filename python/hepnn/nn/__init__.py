@@ -3,13 +3,18 @@ from . import functional, init
 from .activation import ELU, GELU, SELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
 from .container import ModuleList, Sequential
 from .dropout import Dropout
+from .layernorm import LayerNorm
 from .linear import Linear
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .module import Module
 from .parameter import Parameter
+from .part_block import ParticleAttentionBlock
+from .transformer import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
 
 __all__ = [
     "Module", "Parameter", "Linear", "Sequential", "ModuleList", "Dropout",
     "ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax",
     "MSELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "functional", "init",
+    "LayerNorm", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
+    "ParticleAttentionBlock",
 ]

@@ -13,7 +13,7 @@ from ._disco import disco
 
 __all__ = ["linear", "relu", "leaky_relu", "elu", "selu", "gelu", "sigmoid", "tanh", "softplus",
            "softmax", "log_softmax", "dropout", "mse_loss", "binary_cross_entropy_with_logits",
-           "cross_entropy", "disco"]
+           "cross_entropy", "disco", "scaled_dot_product_attention", "layer_norm"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -337,3 +337,5 @@ def cross_entropy(input, target, reduction="mean", event_weight=None):
     return _run_loss(_core.cross_entropy_loss, input, None, _contig(xd), td, w, reduction,
                      (xd.shape[0],))
 
+
+from ._functional_attention import layer_norm, scaled_dot_product_attention  # noqa: E402
