@@ -5,7 +5,8 @@ same threads, runs interleaved, medians).
    forward+backward, against torch.nn.functional.scaled_dot_product_attention with a boolean
    (B, 1, 1, L) mask; jets padded to 128 (20-100 real particles) and a fully real batch.
 2. A 2-layer TransformerEncoder (d=128, 8 heads, ff=512, B=64, L=128, padded jets) forward in
-   eval mode under no_grad, against torch's (its default fast path included).
+   eval mode under no_grad, against torch's (its default fast path included), and one
+   forward+backward in train mode (dropout 0; torch's fast path is off there).
 GFLOP/s count the dense products (4 B H L^2 D forward, 14 B H L^2 D forward+backward) whether or
 not padded keys are skipped. Usage: python bench/bench_attention.py [--threads 2] [--repeats 15]
 """
@@ -90,10 +91,24 @@ def bench_encoder(torch, repeats):
         with torch.no_grad():
             tenc(tx, src_key_padding_mask=tpad)
 
+    hg, tg = hepnn.tensor(np.ones_like(x)), torch.ones(x.shape)
+    enc.train()
+    tenc.train()
+
+    def h_step():
+        enc(hx, src_key_padding_mask=pad).backward(hg)
+
+    def t_step():
+        tenc(tx, src_key_padding_mask=tpad).backward(tg)
+
+    th2, tt2 = _interleaved([h_step, t_step], repeats)
+    enc.eval()
+    tenc.eval()
     th, tt = _interleaved([h, t], repeats)
     # per layer: 2 (4 E^2 + 2 E FF) per token for the linear layers, 4 B H L^2 D for attention
     gf = 2 * (2 * B * L * (4 * E * E + 2 * E * FF) + 4 * B * Hh * L * L * (E // Hh)) / 1e9
-    return [("2-layer encoder forward (eval, padded jets)", th, tt, gf)]
+    return [("2-layer encoder forward (eval, no_grad, padded jets)", th, tt, gf),
+            ("2-layer encoder forward+backward (train, dropout 0, padded jets)", th2, tt2, 3 * gf)]
 
 
 def main():

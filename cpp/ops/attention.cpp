@@ -3,8 +3,10 @@
 // Forward: tasks over (b, h, 32-query tile), keys in tiles of 128 with an online softmax.
 // Backward: tasks over (b, h) (or b when a head-shared bias needs its gradient), probabilities
 // recomputed tile by tile from the saved log-sum-exp; no Lq x Lk matrix is ever held.
-// NOTE (CPU, L = 128): the tile-local form was kept over materialising P: with D = 16 the score
-// rows stay in L1 and padded keys are skipped before any work (ParT jets are mostly padding).
+// NOTE (CPU, L = 128): tile-local was kept over materialising P. With 128-key tiles a jet's keys
+// are one tile, so a task already holds its whole 64 x 128 score block (32 KB, cache resident)
+// and no arithmetic would be saved; a materialised (B,H,L,L) P would add 4 B H L^2 bytes (33 MB
+// at the benchmark's shape) of memory traffic per pass. Padded keys are dropped before the GEMMs.
 #include "ops/attention.hpp"
 
 #include <cmath>
@@ -19,9 +21,21 @@
 namespace hepnn::cpu {
 namespace {
 
-struct ExpPortable {
+struct VecPortable {
   template <typename T>
-  void operator()(index_t n, const T* x, T* y) const {
+  T max(index_t n, const T* x) const {
+    T m = x[0];
+    for (index_t i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
+    return m;
+  }
+  template <typename T>
+  double exp_sum(index_t n, const T* x, T shift, T* y) const {
+    double s = 0.0;
+    for (index_t i = 0; i < n; ++i) s += (y[i] = std::exp(x[i] - shift));
+    return s;
+  }
+  template <typename T>
+  void exp_nonpos(index_t n, const T* x, T* y) const {
     for (index_t i = 0; i < n; ++i) y[i] = std::exp(x[i]);
   }
 };
@@ -61,7 +75,7 @@ void attention_forward(index_t B, index_t H, index_t Lq, index_t Lk, index_t D, 
     if constexpr (std::is_same_v<T, float>)
       if (avx2_f32()) return attn::forward_f32_avx2(P, t0, t1, out, lse);
 #endif
-    run_forward(P, t0, t1, out, lse, ExpPortable{});
+    run_forward(P, t0, t1, out, lse, VecPortable{});
   });
 }
 
@@ -80,7 +94,7 @@ void attention_backward(index_t B, index_t H, index_t Lq, index_t Lk, index_t D,
       if (avx2_f32())
         return attn::backward_f32_avx2(P, t0, t1, per_batch, out, lse, dout, dq, dk, dv, dbias);
 #endif
-    run_backward(P, t0, t1, per_batch, out, lse, dout, dq, dk, dv, dbias, ExpPortable{});
+    run_backward(P, t0, t1, per_batch, out, lse, dout, dq, dk, dv, dbias, VecPortable{});
   });
 }
 

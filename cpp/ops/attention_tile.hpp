@@ -73,10 +73,14 @@ inline void mm(hepnn::Trans ta, hepnn::Trans tb, index_t m, index_t n, index_t k
                               static_cast<const hepnn::cpu::detail::Epilogue<T>*>(nullptr), 1);
 }
 
-// One forward task: query rows [i0, i0 + ni) of head (b, h). Exp(n, x, y) sets y = exp(x), x <= 0.
-template <typename T, typename Exp>
+// The vector primitives the loops need, supplied by each compilation (Vec): max(n, x);
+// exp_sum(n, x, shift, y): y = exp(x - shift) (x <= shift), returns the sum in double;
+// exp_nonpos(n, x, y): y = exp(x) for x <= 0 (y may be x).
+
+// One forward task: query rows [i0, i0 + ni) of head (b, h).
+template <typename T, typename Vec>
 void forward_task(const Problem<T>& P, index_t b, index_t h, index_t i0, index_t ni, Work<T>& w,
-                  T* out, T* lse, Exp exp_nonpos) {
+                  T* out, T* lse, const Vec& vec) {
   using hepnn::Trans;
   const index_t D = P.D, Lk = P.Lk, bh = b * P.H + h;
   const T* q = P.q + (bh * P.Lq + i0) * D;
@@ -104,20 +108,17 @@ void forward_task(const Problem<T>& P, index_t b, index_t h, index_t i0, index_t
       T* s = w.s.data() + i * kKTile;
       if (bias)
         for (index_t jj = 0; jj < n; ++jj) s[jj] += bias[i * Lk + idx[jj]];
-      T mx = s[0];
-      for (index_t jj = 1; jj < n; ++jj) mx = s[jj] > mx ? s[jj] : mx;
+      const T mx = vec.max(n, s);
       if (mx == ninf) {  // every score of this tile is -inf: it adds nothing
         std::fill(s, s + n, T(0));
         continue;
       }
       // NOTE: online softmax: the running sum and output are rescaled by exp(m_old - m_new)
-      // when a tile raises the row maximum (exp(-inf) = 0 on the first tile).
+      // when a tile raises the row maximum (exp(-inf) = 0 on the first tile). The tile's sum
+      // of exp is accumulated in double.
       const T mnew = std::max(w.m[i], mx);
       const T corr = std::exp(w.m[i] - mnew);
-      for (index_t jj = 0; jj < n; ++jj) s[jj] -= mnew;
-      exp_nonpos(n, s, s);
-      T sum = 0;
-      for (index_t jj = 0; jj < n; ++jj) sum += s[jj];
+      const T sum = static_cast<T>(vec.exp_sum(n, s, mnew, s));
       w.l[i] = w.l[i] * corr + sum;
       if (corr != T(1)) {
         T* acc = w.acc.data() + i * D;
@@ -141,9 +142,9 @@ void forward_task(const Problem<T>& P, index_t b, index_t h, index_t i0, index_t
 // against every query tile. dq/dk/dv are written whole (zeroed first); dbias must be zeroed by
 // the caller. NOTE: ds = p * (dp - delta) with delta = dout . out per row (the softmax
 // Jacobian without materialising P); p = exp(s - lse) is recomputed from the saved lse.
-template <typename T, typename Exp>
+template <typename T, typename Vec>
 void backward_head(const Problem<T>& P, index_t b, index_t h, const T* out, const T* lse,
-                   const T* dout, T* dq, T* dk, T* dv, T* dbias, Work<T>& w, Exp exp_nonpos) {
+                   const T* dout, T* dq, T* dk, T* dv, T* dbias, Work<T>& w, const Vec& vec) {
   using hepnn::Trans;
   const index_t D = P.D, Lq = P.Lq, Lk = P.Lk, bh = b * P.H + h;
   const T* q = P.q + bh * Lq * D;
@@ -201,7 +202,7 @@ void backward_head(const Problem<T>& P, index_t b, index_t h, const T* out, cons
         if (bias)
           for (index_t jj = 0; jj < n; ++jj) s[jj] += bias[(i0 + i) * Lk + idx[jj]];
         for (index_t jj = 0; jj < n; ++jj) s[jj] = std::min(s[jj] - li, T(0));
-        exp_nonpos(n, s, s);  // s now holds p
+        vec.exp_nonpos(n, s, s);  // s now holds p
         const T delta = w.delta[i0 + i];
         for (index_t jj = 0; jj < n; ++jj) g[jj] = s[jj] * (g[jj] - delta);  // g now holds ds
         if (db)
@@ -224,21 +225,21 @@ void backward_head(const Problem<T>& P, index_t b, index_t h, const T* out, cons
 namespace {
 
 // Forward tasks [t0, t1) of the (b, h, query tile) grid.
-template <typename T, typename Exp>
-void run_forward(const Problem<T>& P, index_t t0, index_t t1, T* out, T* lse, Exp exp_nonpos) {
+template <typename T, typename Vec>
+void run_forward(const Problem<T>& P, index_t t0, index_t t1, T* out, T* lse, const Vec& vec) {
   Work<T> w(P.D);
   const index_t nqt = (P.Lq + kQTile - 1) / kQTile;
   for (index_t t = t0; t < t1; ++t) {
     const index_t bh = t / nqt, i0 = (t % nqt) * kQTile;
-    forward_task(P, bh / P.H, bh % P.H, i0, std::min(kQTile, P.Lq - i0), w, out, lse, exp_nonpos);
+    forward_task(P, bh / P.H, bh % P.H, i0, std::min(kQTile, P.Lq - i0), w, out, lse, vec);
   }
 }
 
 // Backward tasks [t0, t1): one per (b, h), or one per b (all heads in order) when a bias shared
 // by the heads needs its gradient, so that its sum over heads has a fixed order.
-template <typename T, typename Exp>
+template <typename T, typename Vec>
 void run_backward(const Problem<T>& P, index_t t0, index_t t1, bool per_batch, const T* out,
-                  const T* lse, const T* dout, T* dq, T* dk, T* dv, T* dbias, Exp exp_nonpos) {
+                  const T* lse, const T* dout, T* dq, T* dk, T* dv, T* dbias, const Vec& vec) {
   Work<T> w(P.D);
   const index_t block = P.Lq * P.Lk;
   for (index_t t = t0; t < t1; ++t) {
@@ -249,7 +250,7 @@ void run_backward(const Problem<T>& P, index_t t0, index_t t1, bool per_batch, c
       std::fill(db, db + block, T(0));
     }
     for (index_t h = h0; h < h1; ++h)
-      backward_head(P, b, h, out, lse, dout, dq, dk, dv, dbias, w, exp_nonpos);
+      backward_head(P, b, h, out, lse, dout, dq, dk, dv, dbias, w, vec);
   }
 }
 
