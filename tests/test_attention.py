@@ -264,3 +264,34 @@ def test_dropout_path_trains_and_eval_is_fused():
     a = layer(x, src_key_padding_mask=pad).numpy()
     b = layer(x, src_key_padding_mask=pad).numpy()
     np.testing.assert_array_equal(a, b)
+
+
+def test_kernels_are_deterministic_across_thread_counts():
+    core = hepnn._core
+    rng = np.random.default_rng(7)
+    B, H, Lq, Lk, D = 4, 3, 70, 131, 8
+    f = np.float32
+    q, dout = (rng.standard_normal((B, H, Lq, D)).astype(f) for _ in range(2))
+    k, v = (rng.standard_normal((B, H, Lk, D)).astype(f) for _ in range(2))
+    mask = rng.random((B, Lk)) < 0.7
+    bias = rng.standard_normal((B, 1, Lq, Lk)).astype(f)
+    x, dy = (rng.standard_normal((300, 33)).astype(f) for _ in range(2))
+    w = rng.standard_normal(33).astype(f)
+    results = []
+    old = hepnn.get_num_threads()
+    try:
+        for threads in (1, 2):
+            hepnn.set_num_threads(threads)
+            out, lse = np.empty_like(q), np.empty((B, H, Lq), f)
+            core.attention_forward(q, k, v, mask, bias, out, lse)
+            grads = [np.empty_like(a) for a in (q, k, v, bias)]
+            core.attention_backward(q, k, v, mask, bias, out, lse, dout, *grads)
+            y, mean, rstd = np.empty_like(x), np.empty(300, f), np.empty(300, f)
+            core.layer_norm_forward(x, w, w, y, mean, rstd, 1e-5)
+            ln = [np.empty_like(x), np.empty_like(w), np.empty_like(w)]
+            core.layer_norm_backward(x, w, mean, rstd, dy, *ln)
+            results.append([out, lse, *grads, y, *ln])
+    finally:
+        hepnn.set_num_threads(old)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
