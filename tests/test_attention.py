@@ -295,3 +295,19 @@ def test_kernels_are_deterministic_across_thread_counts():
         hepnn.set_num_threads(old)
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
+
+
+def test_mha_seq_first_and_unbatched_match_torch():
+    torch.manual_seed(4)
+    rng = np.random.default_rng(8)
+    tm = torch.nn.MultiheadAttention(12, 3).double()  # torch's default layout: (L, B, E)
+    m = nn.MultiheadAttention(12, 3, batch_first=False, dtype=np.float64)
+    _copy(m, tm)
+    x = rng.standard_normal((7, 2, 12))
+    pad = np.array([[False] * 7, [False] * 4 + [True] * 3])
+    out = m(hepnn.tensor(x), hepnn.tensor(x), hepnn.tensor(x), key_padding_mask=pad)[0]
+    tx = torch.tensor(x)
+    tout = tm(tx, tx, tx, key_padding_mask=torch.tensor(pad), need_weights=False)[0]
+    _close(out.numpy(), tout.detach().numpy(), 1e-9, "seq-first")
+    x1 = hepnn.tensor(x[:, 0])
+    _close(m(x1, x1, x1)[0].numpy(), tm(tx[:, 0], tx[:, 0], tx[:, 0])[0].detach().numpy(), 1e-9, "unbatched")
