@@ -4,14 +4,19 @@ from .activation import ELU, GELU, SELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, S
 from .container import ModuleList, Sequential
 from .dropout import Dropout
 from .graph import DeepSets, EdgeConv, GraphNetBlock, MessagePassing
+from .layernorm import LayerNorm
 from .linear import Linear
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .module import Module
 from .parameter import Parameter
+from .part_block import ParticleAttentionBlock
+from .transformer import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
 
 __all__ = [
     "Module", "Parameter", "Linear", "Sequential", "ModuleList", "Dropout",
     "ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax",
     "MSELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "functional", "init",
     "DeepSets", "EdgeConv", "GraphNetBlock", "MessagePassing",
+    "LayerNorm", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
+    "ParticleAttentionBlock",
 ]

@@ -10,14 +10,18 @@ from .._ops_math import mul as _mul
 from ..autograd import _mode, constant, result_n
 from ..tensor import Tensor
 from ._disco import disco
-from ._functional_graph import (edge_conv, gather, knn, masked_max, masked_mean, masked_sum, scatter,  # noqa: F401
-                                scatter_max, scatter_mean, scatter_sum, segment, segment_max, segment_mean, segment_sum, knn_edges)
+from ._functional_graph import (edge_conv, gather, knn, knn_edges, masked_max, masked_mean,  # noqa: F401
+                                masked_sum, scatter, scatter_max, scatter_mean, scatter_sum, segment,
+                                segment_max, segment_mean, segment_sum)
 
 __all__ = ["linear", "relu", "leaky_relu", "elu", "selu", "gelu", "sigmoid", "tanh", "softplus",
            "softmax", "log_softmax", "dropout", "mse_loss", "binary_cross_entropy_with_logits",
-           "cross_entropy", "disco",
-           "knn", "gather", "scatter", "scatter_sum", "scatter_mean", "scatter_max", "segment", "segment_sum",
-           "segment_mean", "segment_max", "masked_sum", "masked_mean", "masked_max", "edge_conv", "knn_edges"]
+           "cross_entropy", "disco"]
+# Layer families whose functions live in their own _functional_<family>.py files.
+__all__ += ["knn", "knn_edges", "gather", "scatter", "scatter_sum", "scatter_mean", "scatter_max",
+            "segment", "segment_sum", "segment_mean", "segment_max", "masked_sum", "masked_mean",
+            "masked_max", "edge_conv"]
+__all__ += ["scaled_dot_product_attention", "layer_norm"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -341,3 +345,5 @@ def cross_entropy(input, target, reduction="mean", event_weight=None):
     return _run_loss(_core.cross_entropy_loss, input, None, _contig(xd), td, w, reduction,
                      (xd.shape[0],))
 
+
+from ._functional_attention import layer_norm, scaled_dot_product_attention  # noqa: E402
