@@ -7,9 +7,11 @@ from .linear import Linear
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .module import Module
 from .parameter import Parameter
+from .rnn import GRU, LSTM, GRUCell, LSTMCell
 
 __all__ = [
     "Module", "Parameter", "Linear", "Sequential", "ModuleList", "Dropout",
     "ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax",
     "MSELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "functional", "init",
+    "LSTM", "GRU", "LSTMCell", "GRUCell",
 ]
