@@ -11,6 +11,7 @@ from .module import Module
 from .parameter import Parameter
 from .part_block import ParticleAttentionBlock
 from .transformer import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
+from .rnn import GRU, LSTM, GRUCell, LSTMCell
 
 __all__ = [
     "Module", "Parameter", "Linear", "Sequential", "ModuleList", "Dropout",
@@ -19,4 +20,5 @@ __all__ = [
     "DeepSets", "EdgeConv", "GraphNetBlock", "MessagePassing",
     "LayerNorm", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
     "ParticleAttentionBlock",
+    "LSTM", "GRU", "LSTMCell", "GRUCell",
 ]
