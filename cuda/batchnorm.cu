@@ -70,11 +70,12 @@ __global__ void forward_kernel(index_t N, index_t C, index_t S, const T* __restr
         running_var[c] = T((1.0 - momentum) * double(running_var[c]) +
                            momentum * var * count / (count - 1.0));
     }
-    const T mt = T(mean), scale = T(invstd * (weight ? double(weight[c]) : 1.0));
+    // NOTE: mean = hi + lo in two T values, y = ((x - hi) - lo) * scale + shift (see the CPU file).
+    const T hi = T(mean), lo = T(mean - double(hi)), scale = T(invstd * (weight ? double(weight[c]) : 1.0));
     const T shift = bias ? bias[c] : T(0);
     for (index_t i = threadIdx.x; i < M; i += blockDim.x) {
       const index_t o = offset_of(i, c, C, S);
-      y[o] = valid_at(mask, i) ? (x[o] - mt) * scale + shift : T(0);
+      y[o] = valid_at(mask, i) ? ((x[o] - hi) - lo) * scale + shift : T(0);
     }
     __syncthreads();  // smem is reused by the next channel's sums
   }
@@ -91,32 +92,38 @@ __global__ void backward_kernel(index_t N, index_t C, index_t S, const T* __rest
   const index_t M = N * S;
   for (index_t c = blockIdx.x; c < C; c += gridDim.x) {
     const double mean = double(save_mean[c]), invstd = double(save_invstd[c]);
-    double sg = 0.0, sgx = 0.0, count = 0.0;
+    double sg = 0.0, sgx = 0.0, sd = 0.0, count = 0.0;
     if (sums) {
       for (index_t i = threadIdx.x; i < M; i += blockDim.x)
         if (valid_at(mask, i)) {
           const index_t o = offset_of(i, c, C, S);
+          const double d = double(x[o]) - mean;
           sg += double(dy[o]);
-          sgx += double(dy[o]) * (double(x[o]) - mean);
+          sgx += double(dy[o]) * d;
+          sd += d;
           count += 1.0;
         }
       sg = block_sum(sg, smem);
       sgx = block_sum(sgx, smem);
+      sd = block_sum(sd, smem);
       count = block_sum(count, smem);
-      if (threadIdx.x == 0) {
-        if (dbias) dbias[c] = T(sg);
-        if (dweight) dweight[c] = T(sgx * invstd);
-      }
+    }
+    const bool full = training && count > 0.0;
+    // NOTE: recovers the rounding of the saved mean from the data, as on the CPU.
+    const double dmean = full ? sd / count : 0.0;
+    const double sxh = sgx - dmean * sg;
+    if (sums && threadIdx.x == 0) {
+      if (dbias) dbias[c] = T(sg);
+      if (dweight) dweight[c] = T(sxh * invstd);
     }
     if (dx) {
       const T k = T(invstd * (weight ? double(weight[c]) : 1.0));
-      const bool full = training && count > 0.0;
       const T a = full ? T(sg / count) : T(0);
-      const T b = full ? T(sgx * invstd * invstd / count) : T(0);
-      const T mt = T(mean);
+      const T b = full ? T(sxh * invstd * invstd / count) : T(0);
+      const T hi = save_mean[c], lo = T(dmean);
       for (index_t i = threadIdx.x; i < M; i += blockDim.x) {
         const index_t o = offset_of(i, c, C, S);
-        dx[o] = valid_at(mask, i) ? k * (dy[o] - a - (x[o] - mt) * b) : T(0);
+        dx[o] = valid_at(mask, i) ? k * (dy[o] - a - ((x[o] - hi) - lo) * b) : T(0);
       }
     }
     __syncthreads();

@@ -58,48 +58,54 @@ void run_dev(index_t S, const T* x, const std::uint8_t* m, double mean, double& 
   sq += (b[0] + b[1]) + (b[2] + b[3]);
 }
 
-// sum dy and sum dy * (x - mean) over the valid points.
+// sum dy, sum dy * (x - mean) and sum (x - mean) over the valid points.
 template <typename T>
 void run_grad_sums(index_t S, const T* x, const T* dy, const std::uint8_t* m, double mean,
-                   double& sg, double& sgx) {
-  double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
+                   double& sg, double& sgx, double& sd) {
+  double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0}, c[4] = {0, 0, 0, 0};
   index_t s = 0;
   for (; s + 4 <= S; s += 4)
     for (int k = 0; k < 4; ++k) {
       const bool ok = !m || m[s + k];
-      const double g = ok ? double(dy[s + k]) : 0.0;
+      const double g = ok ? double(dy[s + k]) : 0.0, d = ok ? double(x[s + k]) - mean : 0.0;
       a[k] += g;
-      b[k] += ok ? g * (double(x[s + k]) - mean) : 0.0;
+      b[k] += g * d;
+      c[k] += d;
     }
   for (; s < S; ++s) {
     const bool ok = !m || m[s];
-    const double g = ok ? double(dy[s]) : 0.0;
+    const double g = ok ? double(dy[s]) : 0.0, d = ok ? double(x[s]) - mean : 0.0;
     a[0] += g;
-    b[0] += ok ? g * (double(x[s]) - mean) : 0.0;
+    b[0] += g * d;
+    c[0] += d;
   }
   sg += (a[0] + a[1]) + (a[2] + a[3]);
   sgx += (b[0] + b[1]) + (b[2] + b[3]);
+  sd += (c[0] + c[1]) + (c[2] + c[3]);
 }
 
-// NOTE: y = (x - mean) * scale + shift, not x * scale + (shift - mean * scale): with a large
-// common offset the second form cancels two values of size |mean| * scale and loses the digits
-// of the (small) result; the subtraction first is exact when x is near the mean.
+// NOTE: y = ((x - hi) - lo) * scale + shift with mean = hi + lo split into two T values, not
+// x * scale + (shift - mean * scale): with a large common offset the latter cancels two values of
+// size |mean| * scale and loses the digits of the (small) result. x - hi is exact for x near the
+// mean, so the only rounding left is that of the result, even where scale is large (var << eps).
 template <typename T>
-void run_normalise(index_t S, const T* x, const std::uint8_t* m, T mean, T scale, T shift, T* y) {
+void run_normalise(index_t S, const T* x, const std::uint8_t* m, T hi, T lo, T scale, T shift,
+                   T* y) {
   if (m)
-    for (index_t s = 0; s < S; ++s) y[s] = m[s] ? (x[s] - mean) * scale + shift : T(0);
+    for (index_t s = 0; s < S; ++s) y[s] = m[s] ? ((x[s] - hi) - lo) * scale + shift : T(0);
   else
-    for (index_t s = 0; s < S; ++s) y[s] = (x[s] - mean) * scale + shift;
+    for (index_t s = 0; s < S; ++s) y[s] = ((x[s] - hi) - lo) * scale + shift;
 }
 
-// dx = k * (dy - a - (x - mean) * b): a = b = 0 in eval mode.
+// dx = k * (dy - a - ((x - hi) - lo) * b): a = b = 0 in eval mode.
 template <typename T>
-void run_dx(index_t S, const T* x, const T* dy, const std::uint8_t* m, T mean, T k, T a, T b,
+void run_dx(index_t S, const T* x, const T* dy, const std::uint8_t* m, T hi, T lo, T k, T a, T b,
             T* dx) {
   if (m)
-    for (index_t s = 0; s < S; ++s) dx[s] = m[s] ? k * (dy[s] - a - (x[s] - mean) * b) : T(0);
+    for (index_t s = 0; s < S; ++s)
+      dx[s] = m[s] ? k * (dy[s] - a - ((x[s] - hi) - lo) * b) : T(0);
   else
-    for (index_t s = 0; s < S; ++s) dx[s] = k * (dy[s] - a - (x[s] - mean) * b);
+    for (index_t s = 0; s < S; ++s) dx[s] = k * (dy[s] - a - ((x[s] - hi) - lo) * b);
 }
 
 // The shape and the mask, shared by every pass over a block of channels [c0, c0 + w).
@@ -158,8 +164,8 @@ void block_stats(const Geometry& g, index_t c0, index_t w, const T* x, double co
 }
 
 template <typename T>
-void block_normalise(const Geometry& g, index_t c0, index_t w, const T* x, const T* mean,
-                     const T* scale, const T* shift, T* y) {
+void block_normalise(const Geometry& g, index_t c0, index_t w, const T* x, const T* hi,
+                     const T* lo, const T* scale, const T* shift, T* y) {
   if (g.S == 1) {
     for (index_t n = 0; n < g.N; ++n) {
       const T* xr = x + n * g.C + c0;
@@ -167,12 +173,12 @@ void block_normalise(const Geometry& g, index_t c0, index_t w, const T* x, const
       if (!g.valid(n))
         for (index_t j = 0; j < w; ++j) yr[j] = T(0);
       else
-        for (index_t j = 0; j < w; ++j) yr[j] = (xr[j] - mean[j]) * scale[j] + shift[j];
+        for (index_t j = 0; j < w; ++j) yr[j] = ((xr[j] - hi[j]) - lo[j]) * scale[j] + shift[j];
     }
     return;
   }
   for_runs(g, c0, w, [&](index_t j, index_t off, const std::uint8_t* m) {
-    run_normalise(g.S, x + off, m, mean[j], scale[j], shift[j], y + off);
+    run_normalise(g.S, x + off, m, hi[j], lo[j], scale[j], shift[j], y + off);
   });
 }
 
@@ -220,14 +226,15 @@ void batchnorm_forward(index_t N, index_t C, index_t S, const T* x, const std::u
         var[j] = double(running_var[c0 + j]);
       }
     }
-    T mt[kMaxBlock], scale[kMaxBlock], shift[kMaxBlock];
+    T hi[kMaxBlock], lo[kMaxBlock], scale[kMaxBlock], shift[kMaxBlock];
     for (index_t j = 0; j < w; ++j) {
       const index_t c = c0 + j;
       const double invstd = 1.0 / std::sqrt(var[j] + eps);
-      mt[j] = T(mean[j]);
+      hi[j] = T(mean[j]);
+      lo[j] = T(mean[j] - double(hi[j]));
       scale[j] = T(invstd * (weight ? double(weight[c]) : 1.0));
       shift[j] = bias ? bias[c] : T(0);
-      if (save_mean) save_mean[c] = mt[j];
+      if (save_mean) save_mean[c] = hi[j];
       if (save_invstd) save_invstd[c] = T(invstd);
       if (training && running_mean)
         running_mean[c] = T((1.0 - momentum) * double(running_mean[c]) + momentum * mean[j]);
@@ -236,7 +243,7 @@ void batchnorm_forward(index_t N, index_t C, index_t S, const T* x, const std::u
         running_var[c] = T((1.0 - momentum) * double(running_var[c]) + momentum * unbiased);
       }
     }
-    block_normalise(g, c0, w, x, mt, scale, shift, y);
+    block_normalise(g, c0, w, x, hi, lo, scale, shift, y);
   });
 }
 
@@ -250,34 +257,44 @@ void batchnorm_backward(index_t N, index_t C, index_t S, const T* x, const std::
   const bool sums = dweight || dbias || (dx && training);
   const Geometry g{N, C, S, mask};
   for_channel_blocks(N, C, S, [&](index_t c0, index_t w) {
-    double sg[kMaxBlock], sgx[kMaxBlock];
-    for (index_t j = 0; j < w; ++j) sg[j] = sgx[j] = 0.0;
+    double sg[kMaxBlock], sgx[kMaxBlock], sd[kMaxBlock];
+    for (index_t j = 0; j < w; ++j) sg[j] = sgx[j] = sd[j] = 0.0;
     if (sums && S == 1) {
       for (index_t n = 0; n < N; ++n) {
         if (!g.valid(n)) continue;
         const T* xr = x + n * C + c0;
         const T* gr = dy + n * C + c0;
         for (index_t j = 0; j < w; ++j) {
+          const double d = double(xr[j]) - double(save_mean[c0 + j]);
           sg[j] += double(gr[j]);
-          sgx[j] += double(gr[j]) * (double(xr[j]) - double(save_mean[c0 + j]));
+          sgx[j] += double(gr[j]) * d;
+          sd[j] += d;
         }
       }
     } else if (sums) {
       for_runs(g, c0, w, [&](index_t j, index_t off, const std::uint8_t* m) {
-        run_grad_sums(S, x + off, dy + off, m, double(save_mean[c0 + j]), sg[j], sgx[j]);
+        run_grad_sums(S, x + off, dy + off, m, double(save_mean[c0 + j]), sg[j], sgx[j], sd[j]);
       });
     }
-    T k[kMaxBlock], a[kMaxBlock], b[kMaxBlock];
+    T hi[kMaxBlock], lo[kMaxBlock], k[kMaxBlock], a[kMaxBlock], b[kMaxBlock];
     for (index_t j = 0; j < w; ++j) {
       const index_t c = c0 + j;
       const double invstd = double(save_invstd[c]);
+      const bool full = training && count > 0;
+      // NOTE: save_mean is the batch mean rounded to T. In training the rounding is recovered
+      // from the data (lo = mean of x - hi, in double) so x_hat matches the forward's; without
+      // it, channels with var << eps (large 1/std) lose digits in float32.
+      const double dmean = full ? sd[j] / double(count) : 0.0;
+      const double sxh = sgx[j] - dmean * sg[j];  // sum dy * (x - mean)
+      hi[j] = save_mean[c];
+      lo[j] = T(dmean);
       if (dbias) dbias[c] = T(sg[j]);
-      if (dweight) dweight[c] = T(sgx[j] * invstd);
+      if (dweight) dweight[c] = T(sxh * invstd);
       k[j] = T(invstd * (weight ? double(weight[c]) : 1.0));
       // NOTE: in training the mean and variance depend on every valid x: the two projections
       // (onto the constant and onto x_hat) of dy are removed, each averaged over `count`.
-      a[j] = training && count > 0 ? T(sg[j] / double(count)) : T(0);
-      b[j] = training && count > 0 ? T(sgx[j] * invstd * invstd / double(count)) : T(0);
+      a[j] = full ? T(sg[j] / double(count)) : T(0);
+      b[j] = full ? T(sxh * invstd * invstd / double(count)) : T(0);
     }
     if (!dx) return;
     if (S == 1) {
@@ -288,13 +305,12 @@ void batchnorm_backward(index_t N, index_t C, index_t S, const T* x, const std::
         if (!g.valid(n))
           for (index_t j = 0; j < w; ++j) dr[j] = T(0);
         else
-          for (index_t j = 0; j < w; ++j)
-            dr[j] = k[j] * (gr[j] - a[j] - (xr[j] - save_mean[c0 + j]) * b[j]);
+          for (index_t j = 0; j < w; ++j) dr[j] = k[j] * (gr[j] - a[j] - ((xr[j] - hi[j]) - lo[j]) * b[j]);
       }
       return;
     }
     for_runs(g, c0, w, [&](index_t j, index_t off, const std::uint8_t* m) {
-      run_dx(S, x + off, dy + off, m, save_mean[c0 + j], k[j], a[j], b[j], dx + off);
+      run_dx(S, x + off, dy + off, m, hi[j], lo[j], k[j], a[j], b[j], dx + off);
     });
   });
 }

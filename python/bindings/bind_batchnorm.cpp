@@ -48,7 +48,7 @@ void check_like(const OptArray& a, const Array& x, DType dt, const std::vector<i
   require_contiguous(*a, kOp, name);
 }
 
-// The mask: bool or uint8 of shape (N, *points).
+// The mask: bool or uint8 of shape (N, *points) ((N,) for x (N, C): whole samples).
 const std::uint8_t* check_mask(const OptArray& mask, const Array& x) {
   if (!mask) return nullptr;
   const Array& m = *mask;
@@ -58,8 +58,6 @@ const std::uint8_t* check_mask(const OptArray& mask, const Array& x) {
   require_same_device(m, x, kOp, "mask");
   std::vector<int64_t> shape{int64_t(x.shape(0))};
   for (size_t i = 2; i < x.ndim(); ++i) shape.push_back(int64_t(x.shape(i)));
-  if (x.ndim() == 2)
-    throw ValueError(op_message(kOp, "a mask needs points: x must be (N, C, *points), got " + shape_str(x)));
   require_shape(m, shape, kOp, "mask");
   require_contiguous(m, kOp, "mask");
   return static_cast<const std::uint8_t*>(m.data());

@@ -1,6 +1,7 @@
 """hepnn.nn: layers, activations, losses and initialisation, with PyTorch's names and layouts."""
 from . import functional, init
 from .activation import ELU, GELU, SELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
+from .batchnorm import BatchNorm1d, BatchNorm2d
 from .container import ModuleList, Sequential
 from .dropout import Dropout
 from .linear import Linear
@@ -9,7 +10,7 @@ from .module import Module
 from .parameter import Parameter
 
 __all__ = [
-    "Module", "Parameter", "Linear", "Sequential", "ModuleList", "Dropout",
+    "Module", "Parameter", "Linear", "Sequential", "ModuleList", "Dropout", "BatchNorm1d", "BatchNorm2d",
     "ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax",
     "MSELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "functional", "init",
 ]

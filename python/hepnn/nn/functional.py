@@ -10,10 +10,11 @@ from .._ops_math import mul as _mul
 from ..autograd import _mode, constant, result_n
 from ..tensor import Tensor
 from ._disco import disco
+from ._functional_norm import batch_norm
 
 __all__ = ["linear", "relu", "leaky_relu", "elu", "selu", "gelu", "sigmoid", "tanh", "softplus",
            "softmax", "log_softmax", "dropout", "mse_loss", "binary_cross_entropy_with_logits",
-           "cross_entropy", "disco"]
+           "cross_entropy", "disco", "batch_norm"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
