@@ -10,8 +10,14 @@
 #include <cmath>
 #include <string>
 
+#include <type_traits>
+
+#include "core/cpu_features.hpp"
 #include "core/error.hpp"
 #include "core/threadpool.hpp"
+#if defined(HEPNN_HAVE_AVX2_KERNELS)
+#include "ops/batchnorm_avx2.hpp"
+#endif
 
 namespace hepnn::cpu {
 namespace {
@@ -21,10 +27,25 @@ constexpr index_t kGrainElems = 32768;  // elements per parallel task below whic
 constexpr index_t kMaxBlock = 64;       // channels of one block (stack accumulators)
 constexpr index_t kRowElems = 512;      // target elements of one sample's row within a block
 
+bool avx2_f32() {
+#if defined(HEPNN_HAVE_AVX2_KERNELS)
+  static const bool enabled = use_avx2_fma();
+  return enabled;
+#else
+  return false;
+#endif
+}
+
 // ---- one run of S points of one channel (m: the sample's mask row, or null) ----
+// Unmasked float32 runs use the AVX2 sums when the CPU has them (same double accumulation; only
+// the order of the additions differs, so results stay deterministic per machine).
 // Eight partial sums: independent chains the compiler can vectorise and pipeline.
 template <typename T>
 double run_sum(index_t S, const T* x, const std::uint8_t* m) {
+#if defined(HEPNN_HAVE_AVX2_KERNELS)
+  if constexpr (std::is_same_v<T, float>)
+    if (!m && avx2_f32()) return avx2::bn_sum_f32(S, x);
+#endif
   double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   index_t s = 0;
   if (m) {
@@ -41,6 +62,10 @@ double run_sum(index_t S, const T* x, const std::uint8_t* m) {
 // sum (x - mean) and sum (x - mean)^2 over the valid points.
 template <typename T>
 void run_dev(index_t S, const T* x, const std::uint8_t* m, double mean, double& sd, double& sq) {
+#if defined(HEPNN_HAVE_AVX2_KERNELS)
+  if constexpr (std::is_same_v<T, float>)
+    if (!m && avx2_f32()) return avx2::bn_dev_f32(S, x, mean, sd, sq);
+#endif
   double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
   index_t s = 0;
   for (; s + 4 <= S; s += 4)
@@ -62,6 +87,10 @@ void run_dev(index_t S, const T* x, const std::uint8_t* m, double mean, double& 
 template <typename T>
 void run_grad_sums(index_t S, const T* x, const T* dy, const std::uint8_t* m, double mean,
                    double& sg, double& sgx, double& sd) {
+#if defined(HEPNN_HAVE_AVX2_KERNELS)
+  if constexpr (std::is_same_v<T, float>)
+    if (!m && avx2_f32()) return avx2::bn_grad_sums_f32(S, x, dy, mean, sg, sgx, sd);
+#endif
   double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0}, c[4] = {0, 0, 0, 0};
   index_t s = 0;
   for (; s + 4 <= S; s += 4)
