@@ -262,3 +262,12 @@ def test_kernel_boundary_checks():
         fwd(x.astype(np.int32), None, None, None, None, None, True, 0.1, 1e-5, y)
     with pytest.raises(ValueError, match=r"\[batch_norm\] dx has shape"):
         _core.batchnorm_backward(x, None, None, c, c, x, True, np.empty(3, np.float32), None, None)
+
+
+@pytest.mark.parametrize("module", ["hepnn.nn.batchnorm", "hepnn.nn._functional_norm"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -139,3 +139,11 @@ def test_awkward_jagged_and_records():
         hepnn.data.pad(ak.Array([[[1.0, 2.0], [3.0]]]), 6)  # ragged features per particle
     with pytest.raises(ValueError, match=r"\[pad\].*jagged"):
         hepnn.data.pad(ak.Array([1.0, 2.0]), 6)
+
+
+def test_docstring_examples():
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module("hepnn.data.jagged"), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
