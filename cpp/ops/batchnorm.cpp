@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include <type_traits>
@@ -37,14 +38,14 @@ bool avx2_f32() {
 }
 
 // ---- one run of S points of one channel (m: the sample's mask row, or null) ----
-// Unmasked float32 runs use the AVX2 sums when the CPU has them (same double accumulation; only
+// Float32 runs use the AVX2 sums when the CPU has them (same double accumulation; only
 // the order of the additions differs, so results stay deterministic per machine).
 // Eight partial sums: independent chains the compiler can vectorise and pipeline.
 template <typename T>
 double run_sum(index_t S, const T* x, const std::uint8_t* m) {
 #if defined(HEPNN_HAVE_AVX2_KERNELS)
   if constexpr (std::is_same_v<T, float>)
-    if (!m && avx2_f32()) return avx2::bn_sum_f32(S, x);
+    if (avx2_f32()) return avx2::bn_sum_f32(S, x, m);
 #endif
   double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   index_t s = 0;
@@ -64,7 +65,7 @@ template <typename T>
 void run_dev(index_t S, const T* x, const std::uint8_t* m, double mean, double& sd, double& sq) {
 #if defined(HEPNN_HAVE_AVX2_KERNELS)
   if constexpr (std::is_same_v<T, float>)
-    if (!m && avx2_f32()) return avx2::bn_dev_f32(S, x, mean, sd, sq);
+    if (avx2_f32()) return avx2::bn_dev_f32(S, x, m, mean, sd, sq);
 #endif
   double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
   index_t s = 0;
@@ -89,7 +90,7 @@ void run_grad_sums(index_t S, const T* x, const T* dy, const std::uint8_t* m, do
                    double& sg, double& sgx, double& sd) {
 #if defined(HEPNN_HAVE_AVX2_KERNELS)
   if constexpr (std::is_same_v<T, float>)
-    if (!m && avx2_f32()) return avx2::bn_grad_sums_f32(S, x, dy, mean, sg, sgx, sd);
+    if (avx2_f32()) return avx2::bn_grad_sums_f32(S, x, dy, m, mean, sg, sgx, sd);
 #endif
   double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0}, c[4] = {0, 0, 0, 0};
   index_t s = 0;
@@ -113,6 +114,18 @@ void run_grad_sums(index_t S, const T* x, const T* dy, const std::uint8_t* m, do
   sd += (c[0] + c[1]) + (c[2] + c[3]);
 }
 
+// v where the mask byte is nonzero, else +0 (also for NaN v: padding may hold anything): a bit
+// mask instead of a select, because GCC will not if-convert the select and the loop stays scalar.
+template <typename T>
+T keep_if(std::uint8_t keep, T v) {
+  using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  U u;
+  std::memcpy(&u, &v, sizeof u);
+  u &= U(0) - U(keep != 0);
+  std::memcpy(&v, &u, sizeof u);
+  return v;
+}
+
 // NOTE: y = ((x - hi) - lo) * scale + shift with mean = hi + lo split into two T values, not
 // x * scale + (shift - mean * scale): with a large common offset the latter cancels two values of
 // size |mean| * scale and loses the digits of the (small) result. x - hi is exact for x near the
@@ -121,7 +134,10 @@ template <typename T>
 void run_normalise(index_t S, const T* x, const std::uint8_t* m, T hi, T lo, T scale, T shift,
                    T* y) {
   if (m)
-    for (index_t s = 0; s < S; ++s) y[s] = m[s] ? ((x[s] - hi) - lo) * scale + shift : T(0);
+    for (index_t s = 0; s < S; ++s) {
+      const T v = ((x[s] - hi) - lo) * scale + shift;
+      y[s] = keep_if(m[s], v);
+    }
   else
     for (index_t s = 0; s < S; ++s) y[s] = ((x[s] - hi) - lo) * scale + shift;
 }
@@ -131,8 +147,10 @@ template <typename T>
 void run_dx(index_t S, const T* x, const T* dy, const std::uint8_t* m, T hi, T lo, T k, T a, T b,
             T* dx) {
   if (m)
-    for (index_t s = 0; s < S; ++s)
-      dx[s] = m[s] ? k * (dy[s] - a - ((x[s] - hi) - lo) * b) : T(0);
+    for (index_t s = 0; s < S; ++s) {
+      const T v = k * (dy[s] - a - ((x[s] - hi) - lo) * b);
+      dx[s] = keep_if(m[s], v);
+    }
   else
     for (index_t s = 0; s < S; ++s) dx[s] = k * (dy[s] - a - ((x[s] - hi) - lo) * b);
 }
