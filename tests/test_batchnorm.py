@@ -271,3 +271,46 @@ def test_docstring_examples(module):
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+_STANDIN_CHECK = r"""
+import numpy as np
+from tests.cupy_standin import install
+cp = install()
+import hepnn
+
+rng = np.random.default_rng(7)
+x = rng.standard_normal((5, 3, 8)).astype(np.float32)
+mask = rng.random((5, 8)) < 0.7  # a host mask for a device input: moved by the op
+dy = rng.standard_normal(x.shape).astype(np.float32)
+out = {}
+for device in ("cpu", "cuda"):
+    bn = hepnn.nn.BatchNorm1d(3, momentum=None).to(device)
+    t = hepnn.tensor(x, device=device, requires_grad=True)
+    for _ in range(2):
+        y = bn(t, mask=mask)
+    y.backward(hepnn.tensor(dy, device=device))
+    assert y.device == device and t.grad.device == device and bn.running_var.device == device
+    bn.eval()
+    z = bn(t, mask=mask)
+    out[device] = [a.cpu().numpy() for a in (y, t.grad, bn.weight.grad, bn.running_mean, bn.running_var, z)]
+    out[device].append(int(bn.num_batches_tracked.item()))
+for a, b in zip(out["cpu"], out["cuda"]):
+    np.testing.assert_array_equal(a, b)
+assert out["cuda"][-1] == 2
+print("ok")
+"""
+
+
+def test_python_cuda_path_with_a_cupy_standin():
+    """The module on 'cuda' (buffers moved, a host mask moved to the input's device, the counter
+    and momentum=None factor on device) against the NumPy-backed CuPy stand-in: the CPU result."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    res = subprocess.run([sys.executable, "-c", _STANDIN_CHECK], capture_output=True, text=True,
+                         cwd=root, env=os.environ.copy())
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.strip().endswith("ok")
