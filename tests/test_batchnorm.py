@@ -314,3 +314,24 @@ def test_python_cuda_path_with_a_cupy_standin():
                          cwd=root, env=os.environ.copy())
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.strip().endswith("ok")
+
+
+def test_checkpoint_round_trip(tmp_path):
+    pytest.importorskip("safetensors")
+    from hepnn.checkpoint import load, save
+
+    def net():
+        return hepnn.nn.Sequential(hepnn.nn.Linear(4, 6), hepnn.nn.BatchNorm1d(6), hepnn.nn.ReLU())
+
+    model = net()
+    for _ in range(3):
+        model(hepnn.randn(16, 4))
+    save(str(tmp_path / "bn.safetensors"), model)
+    fresh = net()
+    load(str(tmp_path / "bn.safetensors"), fresh)
+    for (k, a), (k2, b) in zip(model.state_dict().items(), fresh.state_dict().items()):
+        assert k == k2 and a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    assert int(fresh[1].num_batches_tracked.item()) == 3
+    x = hepnn.randn(5, 4)
+    np.testing.assert_array_equal(model.eval()(x).numpy(), fresh.eval()(x).numpy())
