@@ -37,7 +37,9 @@ def _host(value) -> np.ndarray:
     data = value.data if isinstance(value, Tensor) else value
     if hasattr(data, "get") and type(data).__module__.startswith("cupy"):
         data = data.get()
-    return np.ascontiguousarray(np.array(data, copy=True))
+    # order="C", not np.ascontiguousarray: that one turns 0-d arrays (BatchNorm's
+    # num_batches_tracked) into shape (1,).
+    return np.array(data, copy=True, order="C")
 
 
 def _model_arrays(model) -> dict:

@@ -1,5 +1,6 @@
 """hepnn.data: events as arrays (Dataset), mini-batches (DataLoader), seeded stratified splits
-(train_val_test_split, KFold) and feature scalers fitted on training data only.
+(train_val_test_split, KFold), feature scalers fitted on training data only, and pad() for
+jagged particle sets.
 
 Example:
     >>> import numpy as np, hepnn.data
@@ -12,9 +13,10 @@ Example:
     [(16, 3), (16,)]
 """
 from .dataset import Dataset
+from .jagged import pad
 from .loader import DataLoader
 from .scalers import MinMaxScaler, StandardScaler, load_scaler
 from .split import KFold, split_indices, train_val_test_split
 
 __all__ = ["Dataset", "DataLoader", "train_val_test_split", "split_indices", "KFold",
-           "StandardScaler", "MinMaxScaler", "load_scaler"]
+           "StandardScaler", "MinMaxScaler", "load_scaler", "pad"]

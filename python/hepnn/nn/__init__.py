@@ -1,6 +1,7 @@
 """hepnn.nn: layers, activations, losses and initialisation, with PyTorch's names and layouts."""
 from . import functional, init
 from .activation import ELU, GELU, SELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
+from .batchnorm import BatchNorm1d, BatchNorm2d
 from .container import ModuleList, Sequential
 from .dropout import Dropout
 from .graph import DeepSets, EdgeConv, GraphNetBlock, MessagePassing
@@ -14,7 +15,7 @@ from .transformer import MultiheadAttention, TransformerEncoder, TransformerEnco
 from .rnn import GRU, LSTM, GRUCell, LSTMCell
 
 __all__ = [
-    "Module", "Parameter", "Linear", "Sequential", "ModuleList", "Dropout",
+    "Module", "Parameter", "Linear", "Sequential", "ModuleList", "Dropout", "BatchNorm1d", "BatchNorm2d",
     "ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax",
     "MSELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "functional", "init",
     "DeepSets", "EdgeConv", "GraphNetBlock", "MessagePassing",

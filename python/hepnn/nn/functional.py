@@ -13,6 +13,7 @@ from ._disco import disco
 from ._functional_graph import (edge_conv, gather, knn, knn_edges, masked_max, masked_mean,  # noqa: F401
                                 masked_sum, scatter, scatter_max, scatter_mean, scatter_sum, segment,
                                 segment_max, segment_mean, segment_sum)
+from ._functional_norm import batch_norm
 
 __all__ = ["linear", "relu", "leaky_relu", "elu", "selu", "gelu", "sigmoid", "tanh", "softplus",
            "softmax", "log_softmax", "dropout", "mse_loss", "binary_cross_entropy_with_logits",
@@ -22,6 +23,7 @@ __all__ += ["knn", "knn_edges", "gather", "scatter", "scatter_sum", "scatter_mea
             "segment", "segment_sum", "segment_mean", "segment_max", "masked_sum", "masked_mean",
             "masked_max", "edge_conv"]
 __all__ += ["scaled_dot_product_attention", "layer_norm"]
+__all__ += ["batch_norm"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 

@@ -40,6 +40,11 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
+        if name in self._buffers and (value is None or type(value) is Tensor):
+            # Like torch: assigning a tensor (or None) to a buffer's name keeps it a buffer.
+            self._buffers[name] = value
+            object.__setattr__(self, name, value)
+            return
         for table in (self._parameters, self._modules, self._buffers):
             table.pop(name, None)
         if isinstance(value, Parameter):
@@ -175,7 +180,7 @@ class Module:
         """
         own = dict(self.named_parameters())
         own_buffers = {name: (mod, key) for mod_name, mod in self.named_modules()
-                       for key in mod._buffers
+                       for key, buf in mod._buffers.items() if buf is not None
                        for name in [f"{mod_name}.{key}" if mod_name else key]}
         if strict:
             missing = [k for k in list(own) + list(own_buffers) if k not in state]
