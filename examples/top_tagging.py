@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 import hepnn
+import hepnn.plot
 from hepnn import metrics, nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,7 +34,7 @@ def cnn_model(size, width=16):
 
 
 def taggers(data, quick):
-    """name -> (model, batch function idx -> model arguments) for every tagger."""
+    """name -> builder returning (model, batch function idx -> model arguments)."""
     cons, n, train = data["constituents"], data["n"], data["train"]
     x_pn, m_pn, stats = particlenet.jet_features(cons[train], n[train])
     x_pn, m_pn, _ = particlenet.jet_features(cons, n, stats)
@@ -44,12 +45,12 @@ def taggers(data, quick):
     part_size = dict(embed_dim=16, num_heads=2, num_layers=1, num_cls_layers=1, pair_hidden=16) if quick \
         else dict(embed_dim=32, num_heads=4, num_layers=2, num_cls_layers=1, pair_hidden=32)
     return {
-        "particlenet": (particlenet.ParticleNetLite(**small),
-                        lambda i: (hepnn.tensor(x_pn[i]), m_pn[i])),
-        "part": (part.ParTLite(**part_size),
-                 lambda i: (hepnn.tensor(x_pt[i]), hepnn.tensor(part.pair_features(cons[i], n[i])),
-                            pad_pt[i])),
-        "cnn": (cnn_model(img.shape[-1], 8 if quick else 16), lambda i: (hepnn.tensor(img[i]),)),
+        "particlenet": lambda: (particlenet.ParticleNetLite(**small),
+                                lambda i: (hepnn.tensor(x_pn[i]), m_pn[i])),
+        "part": lambda: (part.ParTLite(**part_size),
+                         lambda i: (hepnn.tensor(x_pt[i]),
+                                    hepnn.tensor(part.pair_features(cons[i], n[i])), pad_pt[i])),
+        "cnn": lambda: (cnn_model(img.shape[-1], 8 if quick else 16), lambda i: (hepnn.tensor(img[i]),)),
     }
 
 
@@ -121,7 +122,7 @@ def main(argv=None):
     built = taggers(data, args.quick)
     results, curves = {}, {}
     for name in args.models.split(","):
-        model, batch = built[name]
+        model, batch = built[name]()
         n_par = sum(p.data.size for p in model.parameters())
         print(f"{name}: {n_par} parameters")
         t0 = time.perf_counter()
@@ -141,8 +142,6 @@ def main(argv=None):
         print(f"| {name} | {r['parameters']} | {r['epochs']} | {r['seconds']:.0f} | {r['accuracy']:.3f} | "
               f"{r['auc']:.4f} | " + " | ".join(f"{v:.1f}" for v in r["rejection"]) + " |")
     try:
-        import hepnn.plot
-
         os.makedirs(args.out, exist_ok=True)
         path = hepnn.plot.roc_rejection(curves, os.path.join(args.out, "roc.png"), title="top vs QCD jets")
         print(f"\nwrote {path}")
