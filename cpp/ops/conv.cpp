@@ -1,0 +1,340 @@
+// Convolutions on the CPU by im2col + GEMM (ops/gemm.hpp), NCHW. Forward: per (sample, group)
+// the kernel windows are unrolled into a K x N column matrix and y = W_g @ col runs through the
+// blocked GEMM whose store epilogue adds the bias, keeps z and applies the activation while the
+// tile is in L1. Backward: dz = dy * act', db = per-channel sums, dW = dz @ col^T summed over the
+// batch in fixed chunks, dx = col2im(W_g^T @ dz). conv_transpose2d reuses the same two cores.
+// Variants: float, double; 1x1 stride-1 unpadded convolutions skip im2col (col is x itself).
+#include "ops/conv.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/threadpool.hpp"
+#include "ops/activation.hpp"
+#include "ops/gemm.hpp"
+#include "ops/gemm_ukernel.hpp"
+#include "ops/linear.hpp"
+
+namespace hepnn::cpu {
+namespace {
+
+// Thread-local scratch, one buffer per tag (col, dcol, dz and the dW partials must not alias).
+template <typename T, int Tag>
+T* scratch(size_t count) {
+  thread_local std::vector<T> buffer;
+  if (buffer.size() < count) buffer.resize(count);
+  return buffer.data();
+}
+
+// floor(a / b) for b > 0 and any sign of a.
+inline index_t floor_div(index_t a, index_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// The output columns ow whose input column ow * sw + off lies in [0, W): [lo, hi).
+inline void valid_range(index_t off, index_t sw, index_t W, index_t OW, index_t& lo, index_t& hi) {
+  lo = std::max<index_t>(0, floor_div(-off + sw - 1, sw));
+  hi = std::min<index_t>(OW, floor_div(W - 1 - off, sw) + 1);
+  if (hi < lo) hi = lo;
+}
+
+bool is_pointwise(const ConvShape& s) {
+  return s.KH == 1 && s.KW == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
+}
+
+// col (K x N) from one group's Cg input planes: row (c, kh, kw), column (oh, ow).
+template <typename T>
+void im2col(const ConvShape& s, const T* x, T* col) {
+  const index_t N = s.N();
+  for (index_t c = 0; c < s.Cg(); ++c) {
+    const T* plane = x + c * s.H * s.W;
+    for (index_t kh = 0; kh < s.KH; ++kh) {
+      for (index_t kw = 0; kw < s.KW; ++kw) {
+        T* row = col + ((c * s.KH + kh) * s.KW + kw) * N;
+        const index_t off = kw * s.dw - s.pw;
+        index_t lo, hi;
+        valid_range(off, s.sw, s.W, s.OW, lo, hi);
+        for (index_t oh = 0; oh < s.OH; ++oh) {
+          T* dst = row + oh * s.OW;
+          const index_t ih = oh * s.sh - s.ph + kh * s.dh;
+          if (ih < 0 || ih >= s.H) {
+            std::fill(dst, dst + s.OW, T(0));
+            continue;
+          }
+          const T* src = plane + ih * s.W + off;
+          std::fill(dst, dst + lo, T(0));
+          if (s.sw == 1) {
+            std::memcpy(dst + lo, src + lo, size_t(hi - lo) * sizeof(T));
+          } else {
+            for (index_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * s.sw];
+          }
+          std::fill(dst + hi, dst + s.OW, T(0));
+        }
+      }
+    }
+  }
+}
+
+// dx (Cg planes) += the columns of dcol scattered back to the windows they came from. Serial
+// within a sample, so the summation order is fixed.
+template <typename T>
+void col2im_add(const ConvShape& s, const T* dcol, T* dx) {
+  const index_t N = s.N();
+  for (index_t c = 0; c < s.Cg(); ++c) {
+    T* plane = dx + c * s.H * s.W;
+    for (index_t kh = 0; kh < s.KH; ++kh) {
+      for (index_t kw = 0; kw < s.KW; ++kw) {
+        const T* row = dcol + ((c * s.KH + kh) * s.KW + kw) * N;
+        const index_t off = kw * s.dw - s.pw;
+        index_t lo, hi;
+        valid_range(off, s.sw, s.W, s.OW, lo, hi);
+        for (index_t oh = 0; oh < s.OH; ++oh) {
+          const index_t ih = oh * s.sh - s.ph + kh * s.dh;
+          if (ih < 0 || ih >= s.H) continue;
+          const T* src = row + oh * s.OW;
+          T* dst = plane + ih * s.W + off;
+          if (s.sw == 1) {
+            for (index_t ow = lo; ow < hi; ++ow) dst[ow] += src[ow];
+          } else {
+            for (index_t ow = lo; ow < hi; ++ow) dst[ow * s.sw] += src[ow];
+          }
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+struct EpiCtx {
+  const T* b;  // this group's bias, or null
+  T* z;        // this (sample, group)'s pre-activation, or null
+  index_t N;
+  Act act;
+  double alpha;
+};
+
+// The tile holds (W_g @ col) for output channels row0.. and pixels col0..: add the per-channel
+// bias, keep z, apply the activation in place.
+template <typename T>
+void epilogue(const void* vctx, T* c, index_t ldc, index_t row0, index_t col0, index_t m, index_t n) {
+  const auto& ctx = *static_cast<const EpiCtx<T>*>(vctx);
+  for (index_t i = 0; i < m; ++i) {
+    T* row = c + i * ldc;
+    if (ctx.b) {
+      const T bv = ctx.b[row0 + i];
+      for (index_t j = 0; j < n; ++j) row[j] += bv;
+    }
+    if (ctx.z) std::memcpy(ctx.z + (row0 + i) * ctx.N + col0, row, size_t(n) * sizeof(T));
+    switch (ctx.act) {
+      case Act::none: break;
+      case Act::relu:
+        for (index_t j = 0; j < n; ++j) row[j] = row[j] < T(0) ? T(0) : row[j];  // NaN stays NaN
+        break;
+      default:
+        act_forward<T>(ctx.act, n, row, row, ctx.alpha);
+    }
+  }
+}
+
+// out (B, O, OH, OW) = act(conv(in, w) + b); z optional.
+template <typename T>
+void forward_core(const ConvShape& s, const T* in, const T* w, const T* b, Act act, double alpha,
+                  T* out, T* z) {
+  const index_t G = s.groups, Og = s.Og(), K = s.K(), N = s.N();
+  if (s.B == 0 || s.O == 0 || N == 0) return;
+  const index_t in_plane = s.C * s.H * s.W, out_plane = s.O * N;
+  const bool pointwise = is_pointwise(s);
+  const index_t tasks = s.B * G;
+  const bool outer = tasks >= get_num_threads();
+  auto run = [&](index_t t0, index_t t1) {
+    T* col = pointwise ? nullptr : scratch<T, 0>(size_t(K) * size_t(N));
+    for (index_t t = t0; t < t1; ++t) {
+      const index_t n = t / G, g = t % G;
+      const T* xg = in + n * in_plane + g * s.Cg() * s.H * s.W;
+      const T* src = xg;
+      if (!pointwise) {
+        im2col(s, xg, col);
+        src = col;
+      }
+      const index_t off = n * out_plane + g * Og * N;
+      const EpiCtx<T> ctx{b ? b + g * Og : nullptr, z ? z + off : nullptr, N, act, alpha};
+      const detail::Epilogue<T> epi{&epilogue<T>, &ctx};
+      detail::gemm_ex<T>(Trans::N, Trans::N, Og, N, K, T(1), w + g * Og * K, K, src, N, T(0),
+                         out + off, N, &epi, outer ? 1 : INT_MAX);
+    }
+  };
+  if (outer) parallel_for(tasks, 1, run);
+  else run(0, tasks);
+}
+
+constexpr index_t kMaxChunks = 8;
+
+// From dout (B, O, OH, OW): dw (may be null) = sum_n dout_n @ col(in_n)^T, and din (may be null)
+// = col2im(W^T @ dout_n). The batch is cut into min(B, kMaxChunks) chunks, each summing its dW
+// partial in sample order; the partials are added in chunk order, so the result does not depend
+// on the number of threads.
+template <typename T>
+void backward_core(const ConvShape& s, const T* in, const T* dout, const T* w, T* dw, T* din) {
+  const index_t G = s.groups, Og = s.Og(), K = s.K(), N = s.N();
+  const index_t in_plane = s.C * s.H * s.W, out_plane = s.O * N, wsize = s.O * K;
+  if (din) std::fill(din, din + s.B * in_plane, T(0));
+  if (dw) std::fill(dw, dw + wsize, T(0));
+  if (s.B == 0 || wsize == 0 || N == 0) return;
+  const bool pointwise = is_pointwise(s);
+  const index_t chunks = std::min(s.B, kMaxChunks);
+  const bool outer = chunks > 1 && get_num_threads() > 1;
+  const int gemm_threads = outer ? 1 : INT_MAX;
+  T* partials = dw && chunks > 1 ? scratch<T, 2>(size_t(chunks) * size_t(wsize)) : nullptr;
+  auto run = [&](index_t c0, index_t c1) {
+    T* col = pointwise ? nullptr : scratch<T, 0>(size_t(K) * size_t(N));
+    T* dcol = pointwise ? nullptr : scratch<T, 1>(size_t(K) * size_t(N));
+    for (index_t c = c0; c < c1; ++c) {
+      T* part = dw ? (partials ? partials + c * wsize : dw) : nullptr;
+      const index_t n0 = s.B * c / chunks, n1 = s.B * (c + 1) / chunks;
+      for (index_t n = n0; n < n1; ++n) {
+        for (index_t g = 0; g < G; ++g) {
+          const index_t in_off = n * in_plane + g * s.Cg() * s.H * s.W;
+          const T* dz = dout + n * out_plane + g * Og * N;
+          const T* wg = w + g * Og * K;
+          if (part) {
+            const T* src = in + in_off;
+            if (!pointwise) {
+              im2col(s, in + in_off, col);
+              src = col;
+            }
+            detail::gemm_ex<T>(Trans::N, Trans::T, Og, K, N, T(1), dz, N, src, N, n == n0 ? T(0) : T(1),
+                               part + g * Og * K, K, nullptr, gemm_threads);
+          }
+          if (din) {
+            if (pointwise) {
+              detail::gemm_ex<T>(Trans::T, Trans::N, K, N, Og, T(1), wg, K, dz, N, T(0), din + in_off,
+                                 N, nullptr, gemm_threads);
+            } else {
+              detail::gemm_ex<T>(Trans::T, Trans::N, K, N, Og, T(1), wg, K, dz, N, T(0), dcol, N,
+                                 nullptr, gemm_threads);
+              col2im_add(s, dcol, din + in_off);
+            }
+          }
+        }
+      }
+    }
+  };
+  if (outer) parallel_for(chunks, 1, run);
+  else run(0, chunks);
+  if (partials) {
+    parallel_for(wsize, 4096, [&](index_t i0, index_t i1) {
+      for (index_t i = i0; i < i1; ++i) {
+        T acc = partials[i];
+        for (index_t c = 1; c < chunks; ++c) acc += partials[c * wsize + i];
+        dw[i] = acc;
+      }
+    });
+  }
+}
+
+// db[c] = sum over the batch and the plane of g (B, Cn, P), each channel summed in a fixed order.
+template <typename T>
+void channel_sums(index_t B, index_t Cn, index_t P, const T* g, T* db) {
+  parallel_for(Cn, std::max<index_t>(1, 16384 / std::max<index_t>(1, B * P)), [&](index_t c0, index_t c1) {
+    for (index_t c = c0; c < c1; ++c) {
+      T acc = T(0);
+      for (index_t n = 0; n < B; ++n) {
+        const T* p = g + (n * Cn + c) * P;
+        T part = T(0);
+        for (index_t i = 0; i < P; ++i) part += p[i];
+        acc += part;
+      }
+      db[c] = acc;
+    }
+  });
+}
+
+void check_shape(const ConvShape& s, const char* op) {
+  check_value(s.B >= 0 && s.C >= 0 && s.H >= 0 && s.W >= 0 && s.O >= 0 && s.OH >= 0 && s.OW >= 0,
+              op, "negative size");
+  check_value(s.KH >= 1 && s.KW >= 1 && s.sh >= 1 && s.sw >= 1 && s.dh >= 1 && s.dw >= 1 &&
+                  s.ph >= 0 && s.pw >= 0 && s.groups >= 1,
+              op, "kernel, stride and dilation must be >= 1, padding >= 0, groups >= 1");
+  check_value(s.C % s.groups == 0 && s.O % s.groups == 0, op, "channels not divisible by groups");
+}
+
+}  // namespace
+
+template <typename T>
+void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* b, Act act, double alpha,
+                    T* y, T* z) {
+  check_shape(s, "conv2d_forward");
+  forward_core(s, x, w, b, act, alpha, y, z);
+}
+
+template <typename T>
+void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* z, const T* y,
+                     const T* dy, Act act, double alpha, T* dx, T* dw, T* db) {
+  const char* op = "conv2d_backward";
+  check_shape(s, op);
+  if (!z && act_needs_preactivation(act))
+    throw ValueError(op_message(op, "this activation needs the pre-activation z, got none"));
+  const index_t total = s.B * s.O * s.N();
+  const T* dz = dy;
+  if (act != Act::none && total > 0) {
+    T* buf = scratch<T, 3>(size_t(total));
+    if (act == Act::relu) {
+      parallel_for(total, 65536, [&](index_t i0, index_t i1) {
+        for (index_t i = i0; i < i1; ++i) {
+          const T g = dy[i];
+          buf[i] = y[i] > T(0) ? g : T(0);
+        }
+      });
+    } else if (z) {
+      act_backward<T>(act, total, z, y, dy, buf, alpha);
+    } else {  // sigmoid, tanh: the derivative follows from y
+      parallel_for(total, 4096, [&](index_t i0, index_t i1) {
+        for (index_t i = i0; i < i1; ++i) buf[i] = dy[i] * act_derivative<T>(act, y[i], y[i], alpha);
+      });
+    }
+    dz = buf;
+  }
+  if (db) channel_sums(s.B, s.O, s.N(), dz, db);
+  backward_core(s, x, dz, w, dw, dx);
+}
+
+template <typename T>
+void conv_transpose2d_forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y) {
+  check_shape(s, "conv_transpose2d_forward");
+  backward_core<T>(s, nullptr, x, w, nullptr, y);
+  if (b) {
+    const index_t P = s.H * s.W;
+    parallel_for(s.B * s.C, std::max<index_t>(1, 16384 / std::max<index_t>(1, P)), [&](index_t p0, index_t p1) {
+      for (index_t p = p0; p < p1; ++p) {
+        const T bv = b[p % s.C];
+        T* plane = y + p * P;
+        for (index_t i = 0; i < P; ++i) plane[i] += bv;
+      }
+    });
+  }
+}
+
+template <typename T>
+void conv_transpose2d_backward(const ConvShape& s, const T* x, const T* w, const T* dy, T* dx,
+                               T* dw, T* db) {
+  check_shape(s, "conv_transpose2d_backward");
+  if (db) channel_sums(s.B, s.C, s.H * s.W, dy, db);
+  // dW: the conv weight gradient with the roles of input (dy) and output gradient (x) swapped.
+  backward_core<T>(s, dy, x, w, dw, nullptr);
+  if (dx) forward_core<T>(s, dy, w, nullptr, Act::none, 0.0, dx, nullptr);
+}
+
+#define HEPNN_CONV_INSTANTIATE(T)                                                                 \
+  template void conv2d_forward<T>(const ConvShape&, const T*, const T*, const T*, Act, double, T*, \
+                                  T*);                                                            \
+  template void conv2d_backward<T>(const ConvShape&, const T*, const T*, const T*, const T*,      \
+                                   const T*, Act, double, T*, T*, T*);                            \
+  template void conv_transpose2d_forward<T>(const ConvShape&, const T*, const T*, const T*, T*);  \
+  template void conv_transpose2d_backward<T>(const ConvShape&, const T*, const T*, const T*, T*,  \
+                                             T*, T*);
+HEPNN_CONV_INSTANTIATE(float)
+HEPNN_CONV_INSTANTIATE(double)
+#undef HEPNN_CONV_INSTANTIATE
+
+}  // namespace hepnn::cpu

@@ -1,0 +1,225 @@
+// Pooling kernels on the CPU (float, double), one plane per work item on the thread pool.
+// Max: window maxima with their flat indices; backward scatters dy to those indices, serially
+// within a plane so overlapping windows add in a fixed order. Average: plain window sums (backward
+// spreads dy / divisor over the window, gathered per plane). Adaptive: torch's window bounds.
+#include "ops/conv_pool.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/error.hpp"
+#include "core/threadpool.hpp"
+
+namespace hepnn::cpu {
+namespace {
+
+index_t plane_grain(index_t work_per_plane) {
+  return std::max<index_t>(1, 16384 / std::max<index_t>(1, work_per_plane));
+}
+
+void check_pool(const PoolShape& s, const char* op) {
+  check_value(s.P >= 0 && s.H >= 0 && s.W >= 0 && s.OH >= 0 && s.OW >= 0, op, "negative size");
+  check_value(s.KH >= 1 && s.KW >= 1 && s.sh >= 1 && s.sw >= 1 && s.dh >= 1 && s.dw >= 1 &&
+                  s.ph >= 0 && s.pw >= 0,
+              op, "kernel, stride and dilation must be >= 1, padding >= 0");
+}
+
+inline index_t adaptive_start(index_t i, index_t in, index_t out) { return (i * in) / out; }
+inline index_t adaptive_end(index_t i, index_t in, index_t out) { return ((i + 1) * in + out - 1) / out; }
+
+// The divisor and clipped window of output (oh, ow) for average pooling.
+struct Window {
+  index_t h0, h1, w0, w1;
+  index_t divisor;
+};
+inline Window avg_window(const PoolShape& s, bool include_pad, index_t oh, index_t ow) {
+  index_t h0 = oh * s.sh - s.ph, w0 = ow * s.sw - s.pw;
+  index_t h1 = std::min(h0 + s.KH, s.H + s.ph), w1 = std::min(w0 + s.KW, s.W + s.pw);
+  const index_t padded = (h1 - h0) * (w1 - w0);
+  h0 = std::max<index_t>(h0, 0);
+  w0 = std::max<index_t>(w0, 0);
+  h1 = std::min(h1, s.H);
+  w1 = std::min(w1, s.W);
+  return {h0, h1, w0, w1, include_pad ? padded : (h1 - h0) * (w1 - w0)};
+}
+
+}  // namespace
+
+template <typename T>
+void max_pool2d_forward(const PoolShape& s, const T* x, T* y, std::int64_t* idx) {
+  check_pool(s, "max_pool2d_forward");
+  const index_t HW = s.H * s.W, OHW = s.OH * s.OW;
+  parallel_for(s.P, plane_grain(OHW * s.KH * s.KW), [&](index_t p0, index_t p1) {
+    for (index_t p = p0; p < p1; ++p) {
+      const T* xp = x + p * HW;
+      T* yp = y + p * OHW;
+      std::int64_t* ip = idx + p * OHW;
+      for (index_t oh = 0; oh < s.OH; ++oh) {
+        for (index_t ow = 0; ow < s.OW; ++ow) {
+          T best = -std::numeric_limits<T>::infinity();
+          index_t arg = -1;
+          for (index_t kh = 0; kh < s.KH; ++kh) {
+            const index_t ih = oh * s.sh - s.ph + kh * s.dh;
+            if (ih < 0 || ih >= s.H) continue;
+            for (index_t kw = 0; kw < s.KW; ++kw) {
+              const index_t iw = ow * s.sw - s.pw + kw * s.dw;
+              if (iw < 0 || iw >= s.W) continue;
+              const T v = xp[ih * s.W + iw];
+              // NOTE: as torch: NaN is the maximum, and ties keep the first index.
+              if (arg < 0 || v > best || (std::isnan(v) && !std::isnan(best))) {
+                best = v;
+                arg = ih * s.W + iw;
+              }
+            }
+          }
+          yp[oh * s.OW + ow] = best;
+          ip[oh * s.OW + ow] = arg;
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void max_pool_backward(index_t P, index_t HW, index_t OHW, const T* dy, const std::int64_t* idx, T* dx) {
+  check_value(P >= 0 && HW >= 0 && OHW >= 0, "max_pool_backward", "negative size");
+  parallel_for(P, plane_grain(HW + OHW), [&](index_t p0, index_t p1) {
+    for (index_t p = p0; p < p1; ++p) {
+      T* dxp = dx + p * HW;
+      std::fill(dxp, dxp + HW, T(0));
+      const T* g = dy + p * OHW;
+      const std::int64_t* ip = idx + p * OHW;
+      for (index_t o = 0; o < OHW; ++o)
+        if (ip[o] >= 0 && ip[o] < HW) dxp[ip[o]] += g[o];  // -1: an empty window (no input)
+    }
+  });
+}
+
+template <typename T>
+void avg_pool2d_forward(const PoolShape& s, bool include_pad, const T* x, T* y) {
+  check_pool(s, "avg_pool2d_forward");
+  const index_t HW = s.H * s.W, OHW = s.OH * s.OW;
+  parallel_for(s.P, plane_grain(OHW * s.KH * s.KW), [&](index_t p0, index_t p1) {
+    for (index_t p = p0; p < p1; ++p) {
+      const T* xp = x + p * HW;
+      T* yp = y + p * OHW;
+      for (index_t oh = 0; oh < s.OH; ++oh) {
+        for (index_t ow = 0; ow < s.OW; ++ow) {
+          const Window w = avg_window(s, include_pad, oh, ow);
+          T acc = T(0);
+          for (index_t ih = w.h0; ih < w.h1; ++ih)
+            for (index_t iw = w.w0; iw < w.w1; ++iw) acc += xp[ih * s.W + iw];
+          yp[oh * s.OW + ow] = w.divisor > 0 ? acc / T(w.divisor) : T(0);
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void avg_pool2d_backward(const PoolShape& s, bool include_pad, const T* dy, T* dx) {
+  check_pool(s, "avg_pool2d_backward");
+  const index_t HW = s.H * s.W, OHW = s.OH * s.OW;
+  parallel_for(s.P, plane_grain(OHW * s.KH * s.KW + HW), [&](index_t p0, index_t p1) {
+    for (index_t p = p0; p < p1; ++p) {
+      T* dxp = dx + p * HW;
+      std::fill(dxp, dxp + HW, T(0));
+      const T* g = dy + p * OHW;
+      for (index_t oh = 0; oh < s.OH; ++oh) {
+        for (index_t ow = 0; ow < s.OW; ++ow) {
+          const Window w = avg_window(s, include_pad, oh, ow);
+          if (w.divisor <= 0) continue;
+          const T v = g[oh * s.OW + ow] / T(w.divisor);
+          for (index_t ih = w.h0; ih < w.h1; ++ih)
+            for (index_t iw = w.w0; iw < w.w1; ++iw) dxp[ih * s.W + iw] += v;
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void adaptive_avg_pool2d_forward(index_t P, index_t H, index_t W, index_t OH, index_t OW, const T* x, T* y) {
+  check_value(P >= 0 && H >= 1 && W >= 1 && OH >= 1 && OW >= 1, "adaptive_avg_pool2d_forward", "bad size");
+  parallel_for(P, plane_grain(H * W), [&](index_t p0, index_t p1) {
+    for (index_t p = p0; p < p1; ++p) {
+      const T* xp = x + p * H * W;
+      for (index_t oh = 0; oh < OH; ++oh) {
+        const index_t h0 = adaptive_start(oh, H, OH), h1 = adaptive_end(oh, H, OH);
+        for (index_t ow = 0; ow < OW; ++ow) {
+          const index_t w0 = adaptive_start(ow, W, OW), w1 = adaptive_end(ow, W, OW);
+          T acc = T(0);
+          for (index_t ih = h0; ih < h1; ++ih)
+            for (index_t iw = w0; iw < w1; ++iw) acc += xp[ih * W + iw];
+          y[(p * OH + oh) * OW + ow] = acc / T((h1 - h0) * (w1 - w0));
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void adaptive_avg_pool2d_backward(index_t P, index_t H, index_t W, index_t OH, index_t OW, const T* dy, T* dx) {
+  check_value(P >= 0 && H >= 1 && W >= 1 && OH >= 1 && OW >= 1, "adaptive_avg_pool2d_backward", "bad size");
+  parallel_for(P, plane_grain(H * W), [&](index_t p0, index_t p1) {
+    for (index_t p = p0; p < p1; ++p) {
+      T* dxp = dx + p * H * W;
+      std::fill(dxp, dxp + H * W, T(0));
+      for (index_t oh = 0; oh < OH; ++oh) {
+        const index_t h0 = adaptive_start(oh, H, OH), h1 = adaptive_end(oh, H, OH);
+        for (index_t ow = 0; ow < OW; ++ow) {
+          const index_t w0 = adaptive_start(ow, W, OW), w1 = adaptive_end(ow, W, OW);
+          const T v = dy[(p * OH + oh) * OW + ow] / T((h1 - h0) * (w1 - w0));
+          for (index_t ih = h0; ih < h1; ++ih)
+            for (index_t iw = w0; iw < w1; ++iw) dxp[ih * W + iw] += v;
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void adaptive_max_pool2d_forward(index_t P, index_t H, index_t W, index_t OH, index_t OW, const T* x, T* y,
+                                 std::int64_t* idx) {
+  check_value(P >= 0 && H >= 1 && W >= 1 && OH >= 1 && OW >= 1, "adaptive_max_pool2d_forward", "bad size");
+  parallel_for(P, plane_grain(H * W), [&](index_t p0, index_t p1) {
+    for (index_t p = p0; p < p1; ++p) {
+      const T* xp = x + p * H * W;
+      for (index_t oh = 0; oh < OH; ++oh) {
+        const index_t h0 = adaptive_start(oh, H, OH), h1 = adaptive_end(oh, H, OH);
+        for (index_t ow = 0; ow < OW; ++ow) {
+          const index_t w0 = adaptive_start(ow, W, OW), w1 = adaptive_end(ow, W, OW);
+          T best = xp[h0 * W + w0];
+          index_t arg = h0 * W + w0;
+          for (index_t ih = h0; ih < h1 && !std::isnan(best); ++ih)
+            for (index_t iw = w0; iw < w1; ++iw) {
+              const T v = xp[ih * W + iw];
+              if (v > best || std::isnan(v)) {
+                best = v;
+                arg = ih * W + iw;
+                if (std::isnan(v)) break;
+              }
+            }
+          y[(p * OH + oh) * OW + ow] = best;
+          idx[(p * OH + oh) * OW + ow] = arg;
+        }
+      }
+    }
+  });
+}
+
+#define HEPNN_POOL_INSTANTIATE(T)                                                                       \
+  template void max_pool2d_forward<T>(const PoolShape&, const T*, T*, std::int64_t*);                  \
+  template void max_pool_backward<T>(index_t, index_t, index_t, const T*, const std::int64_t*, T*);    \
+  template void avg_pool2d_forward<T>(const PoolShape&, bool, const T*, T*);                           \
+  template void avg_pool2d_backward<T>(const PoolShape&, bool, const T*, T*);                          \
+  template void adaptive_avg_pool2d_forward<T>(index_t, index_t, index_t, index_t, index_t, const T*, T*); \
+  template void adaptive_avg_pool2d_backward<T>(index_t, index_t, index_t, index_t, index_t, const T*, T*); \
+  template void adaptive_max_pool2d_forward<T>(index_t, index_t, index_t, index_t, index_t, const T*, T*, \
+                                               std::int64_t*);
+HEPNN_POOL_INSTANTIATE(float)
+HEPNN_POOL_INSTANTIATE(double)
+#undef HEPNN_POOL_INSTANTIATE
+
+}  // namespace hepnn::cpu
