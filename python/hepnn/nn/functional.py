@@ -10,10 +10,11 @@ from .._ops_math import mul as _mul
 from ..autograd import _mode, constant, result_n
 from ..tensor import Tensor
 from ._disco import disco
+from ._functional_conv import __all__ as _conv_all, adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool1d, avg_pool2d, conv1d, conv2d, conv_transpose2d, max_pool1d, max_pool2d  # noqa: E501
 
 __all__ = ["linear", "relu", "leaky_relu", "elu", "selu", "gelu", "sigmoid", "tanh", "softplus",
            "softmax", "log_softmax", "dropout", "mse_loss", "binary_cross_entropy_with_logits",
-           "cross_entropy", "disco"]
+           "cross_entropy", "disco"] + _conv_all
 
 _REDUCTIONS = ("mean", "sum", "none")
 
