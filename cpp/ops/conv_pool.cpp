@@ -44,37 +44,83 @@ inline Window avg_window(const PoolShape& s, bool include_pad, index_t oh, index
   return {h0, h1, w0, w1, include_pad ? padded : (h1 - h0) * (w1 - w0)};
 }
 
+// NOTE: as torch: NaN is the maximum, and ties keep the first index. Written as selects so the
+// 2x2 path vectorises.
+template <typename T>
+inline bool better(T v, T best) {
+  return v > best || (v != v && best == best);
+}
+
+// The CNN's common case: 2x2 windows, stride 2, no padding or dilation.
+template <typename T>
+void max_pool_2x2_plane(const PoolShape& s, const T* __restrict xp, T* __restrict yp, std::int64_t* __restrict ip) {
+  for (index_t oh = 0; oh < s.OH; ++oh) {
+    const T* r0 = xp + 2 * oh * s.W;
+    const T* r1 = r0 + s.W;
+    T* yr = yp + oh * s.OW;
+    if (!ip) {
+      for (index_t ow = 0; ow < s.OW; ++ow) {
+        T m = r0[2 * ow];
+        m = better(r0[2 * ow + 1], m) ? r0[2 * ow + 1] : m;
+        m = better(r1[2 * ow], m) ? r1[2 * ow] : m;
+        m = better(r1[2 * ow + 1], m) ? r1[2 * ow + 1] : m;
+        yr[ow] = m;
+      }
+      continue;
+    }
+    std::int64_t* ir = ip + oh * s.OW;
+    const std::int64_t base = 2 * oh * s.W;
+    for (index_t ow = 0; ow < s.OW; ++ow) {
+      T m = r0[2 * ow];
+      std::int64_t i = base + 2 * ow;
+      if (better(r0[2 * ow + 1], m)) m = r0[2 * ow + 1], i = base + 2 * ow + 1;
+      if (better(r1[2 * ow], m)) m = r1[2 * ow], i = base + s.W + 2 * ow;
+      if (better(r1[2 * ow + 1], m)) m = r1[2 * ow + 1], i = base + s.W + 2 * ow + 1;
+      yr[ow] = m;
+      ir[ow] = i;
+    }
+  }
+}
+
 }  // namespace
 
 template <typename T>
 void max_pool2d_forward(const PoolShape& s, const T* x, T* y, std::int64_t* idx) {
   check_pool(s, "max_pool2d_forward");
   const index_t HW = s.H * s.W, OHW = s.OH * s.OW;
+  const bool two_by_two = s.KH == 2 && s.KW == 2 && s.sh == 2 && s.sw == 2 && s.ph == 0 && s.pw == 0;
   parallel_for(s.P, plane_grain(OHW * s.KH * s.KW), [&](index_t p0, index_t p1) {
     for (index_t p = p0; p < p1; ++p) {
       const T* xp = x + p * HW;
       T* yp = y + p * OHW;
-      std::int64_t* ip = idx + p * OHW;
+      std::int64_t* ip = idx ? idx + p * OHW : nullptr;
+      if (two_by_two) {
+        max_pool_2x2_plane(s, xp, yp, ip);
+        continue;
+      }
       for (index_t oh = 0; oh < s.OH; ++oh) {
+        // Window rows/cols inside the input: kh in [kh0, kh1), kw in [kw0, kw1).
+        const index_t h = oh * s.sh - s.ph;
+        const index_t kh0 = h >= 0 ? 0 : (-h + s.dh - 1) / s.dh;
+        const index_t kh1 = std::min(s.KH, (s.H - 1 - h) / s.dh + 1);
         for (index_t ow = 0; ow < s.OW; ++ow) {
-          T best = -std::numeric_limits<T>::infinity();
-          index_t arg = -1;
-          for (index_t kh = 0; kh < s.KH; ++kh) {
-            const index_t ih = oh * s.sh - s.ph + kh * s.dh;
-            if (ih < 0 || ih >= s.H) continue;
-            for (index_t kw = 0; kw < s.KW; ++kw) {
-              const index_t iw = ow * s.sw - s.pw + kw * s.dw;
-              if (iw < 0 || iw >= s.W) continue;
-              const T v = xp[ih * s.W + iw];
-              // NOTE: as torch: NaN is the maximum, and ties keep the first index.
-              if (arg < 0 || v > best || (std::isnan(v) && !std::isnan(best))) {
+          const index_t w = ow * s.sw - s.pw;
+          const index_t kw0 = w >= 0 ? 0 : (-w + s.dw - 1) / s.dw;
+          const index_t kw1 = std::min(s.KW, (s.W - 1 - w) / s.dw + 1);
+          index_t arg = (h + kh0 * s.dh) * s.W + w + kw0 * s.dw;
+          T best = xp[arg];
+          for (index_t kh = kh0; kh < kh1; ++kh) {
+            const T* row = xp + (h + kh * s.dh) * s.W + w;
+            for (index_t kw = kw0; kw < kw1; ++kw) {
+              const T v = row[kw * s.dw];
+              if (better(v, best)) {
                 best = v;
-                arg = ih * s.W + iw;
+                arg = (h + kh * s.dh) * s.W + w + kw * s.dw;
               }
             }
           }
           yp[oh * s.OW + ow] = best;
-          ip[oh * s.OW + ow] = arg;
+          if (ip) ip[oh * s.OW + ow] = arg;
         }
       }
     }

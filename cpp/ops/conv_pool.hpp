@@ -23,7 +23,8 @@ struct PoolShape {
 namespace hepnn::cpu {
 
 // y (P, OH, OW) = window maxima of x (P, H, W); idx receives each maximum's flat index ih * W + iw
-// in its plane (torch's return_indices). NaN wins, ties keep the first element (as in torch).
+// in its plane (torch's return_indices), or nothing when idx is null (inference). NaN wins, ties
+// keep the first element (as in torch).
 template <typename T>
 void max_pool2d_forward(const PoolShape& s, const T* x, T* y, std::int64_t* idx);
 

@@ -68,9 +68,9 @@ void check_adaptive(const char* op, const Array& x, Pair out) {
 #endif
 
 template <typename T>
-void max_fwd(const PoolShape& s, const Array& x, const Array& y, const Array& idx, std::uintptr_t st) {
-  HEPNN_POOL_DISPATCH(x, hepnn::cpu::max_pool2d_forward<T>(s, ptr<T>(x), ptr<T>(y), ptr<int64_t>(idx)),
-                      hepnn::cuda::max_pool2d_forward<T>(s, ptr<T>(x), ptr<T>(y), ptr<int64_t>(idx), to_stream(st)));
+void max_fwd(const PoolShape& s, const Array& x, const Array& y, const OptArray& idx, std::uintptr_t st) {
+  HEPNN_POOL_DISPATCH(x, hepnn::cpu::max_pool2d_forward<T>(s, ptr<T>(x), ptr<T>(y), ptr_or_null<int64_t>(idx)),
+                      hepnn::cuda::max_pool2d_forward<T>(s, ptr<T>(x), ptr<T>(y), ptr_or_null<int64_t>(idx), to_stream(st)));
 }
 template <typename T>
 void max_bwd(int64_t P, int64_t HW, int64_t OHW, const Array& dy, const Array& idx, const Array& dx, std::uintptr_t st) {
@@ -98,21 +98,21 @@ HEPNN_BINDING(conv_pool) {
 
   m.def(
       "max_pool2d_forward",
-      [](Array x, Array y, Array idx, Pair kernel, Pair stride, Pair padding, Pair dilation, std::uintptr_t stream) {
+      [](Array x, Array y, OptArray idx, Pair kernel, Pair stride, Pair padding, Pair dilation, std::uintptr_t stream) {
         const char* op = "max_pool2d";
         const DType dt = conv::check_common(op, {{&x, "input"}, {&y, "y"}});
-        conv::check_index(op, idx, x, "indices");
+        if (idx) conv::check_index(op, *idx, x, "indices");
         const hepnn::PoolShape s = pool_shape(op, x, kernel, stride, padding, dilation);
         require_shape(y, out_shape(x, s.OH, s.OW), op, "y");
-        require_shape(idx, out_shape(x, s.OH, s.OW), op, "indices");
-        conv::require_disjoint(op, {{&y, "y"}, {&idx, "indices"}}, {{&x, "input"}});
+        if (idx) require_shape(*idx, out_shape(x, s.OH, s.OW), op, "indices");
+        conv::require_disjoint(op, {{&y, "y"}, {conv::opt(idx), "indices"}}, {{&x, "input"}});
         nb::gil_scoped_release release;
         if (dt == DType::f32) max_fwd<float>(s, x, y, idx, stream);
         else max_fwd<double>(s, x, y, idx, stream);
       },
-      nb::arg("x"), nb::arg("y"), nb::arg("indices"), nb::arg("kernel_size"), nb::arg("stride"),
+      nb::arg("x"), nb::arg("y"), nb::arg("indices").none(), nb::arg("kernel_size"), nb::arg("stride"),
       nb::arg("padding"), nb::arg("dilation"), nb::arg("stream") = 0,
-      "y = window maxima of x (B, C, H, W); indices (int64) get each maximum's flat index in its plane.");
+      "y = window maxima of x (B, C, H, W); indices (int64, or None) get each maximum's flat index in its plane.");
 
   m.def(
       "max_pool_backward",

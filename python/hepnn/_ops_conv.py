@@ -93,16 +93,18 @@ def _pool_out(op, x, kernel, stride, padding, dilation):
             _out_len(W, kernel[1], stride[1], padding[1], dilation[1]))
 
 
-def max_pool2d(x, kernel, stride, padding, dilation):
-    """(y, indices): window maxima and their flat indices in each input plane (int64)."""
+def max_pool2d(x, kernel, stride, padding, dilation, want_indices=True):
+    """(y, indices): window maxima and their flat indices in each input plane (int64); indices is
+    None when neither wanted nor needed for a gradient."""
     shape = _pool_out("max_pool2d", x, kernel, stride, padding, dilation)
     xd = _contig(x.data)
     xp = _xp(xd)
     y = xp.empty(shape, dtype=xd.dtype)
-    idx = xp.empty(shape, dtype=np.int64)
+    # Inference skips the indices (8 bytes per output) unless the caller asks for them.
+    idx = xp.empty(shape, dtype=np.int64) if want_indices or _needs_grad(x) else None
     _core.max_pool2d_forward(xd, y, idx, tuple(kernel), tuple(stride), tuple(padding), tuple(dilation),
                              _backend.stream_of(xd))
-    return result(y, _max_pool_bw, x, (idx, xd.shape)), constant(idx)
+    return result(y, _max_pool_bw, x, (idx, xd.shape)), (None if idx is None else constant(idx))
 
 
 def _max_pool_bw(node, g):

@@ -147,8 +147,9 @@ def _pool(op, nd, input, fn):
 
 def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     k, s, p, d = _pool_args(op, nd, kernel_size, stride, padding, dilation, ceil_mode)
-    y, idx = _pool(op, nd, input, lambda x: _ops.max_pool2d(x, k, s, p, d))
-    return (y, idx) if return_indices else y
+    if not return_indices:
+        return _pool(op, nd, input, lambda x: _ops.max_pool2d(x, k, s, p, d, False)[0])
+    return _pool(op, nd, input, lambda x: _ops.max_pool2d(x, k, s, p, d, True))
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
