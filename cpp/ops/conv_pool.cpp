@@ -51,6 +51,8 @@ inline bool better(T v, T best) {
   return v > best || (v != v && best == best);
 }
 
+constexpr index_t kRowChunk = 256;
+
 // The CNN's common case: 2x2 windows, stride 2, no padding or dilation.
 template <typename T>
 void max_pool_2x2_plane(const PoolShape& s, const T* __restrict xp, T* __restrict yp, std::int64_t* __restrict ip) {
@@ -59,12 +61,15 @@ void max_pool_2x2_plane(const PoolShape& s, const T* __restrict xp, T* __restric
     const T* r1 = r0 + s.W;
     T* yr = yp + oh * s.OW;
     if (!ip) {
-      for (index_t ow = 0; ow < s.OW; ++ow) {
-        T m = r0[2 * ow];
-        m = better(r0[2 * ow + 1], m) ? r0[2 * ow + 1] : m;
-        m = better(r1[2 * ow], m) ? r1[2 * ow] : m;
-        m = better(r1[2 * ow + 1], m) ? r1[2 * ow + 1] : m;
-        yr[ow] = m;
+      // Values only: the order of comparisons does not matter (NaN wins either way), so take the
+      // maximum of the two rows first (contiguous, vectorises), then of neighbouring pairs.
+      T v[kRowChunk];
+      for (index_t o0 = 0; o0 < s.OW; o0 += kRowChunk / 2) {
+        const index_t n = std::min<index_t>(kRowChunk / 2, s.OW - o0);
+        const T* a = r0 + 2 * o0;
+        const T* b = r1 + 2 * o0;
+        for (index_t j = 0; j < 2 * n; ++j) v[j] = better(b[j], a[j]) ? b[j] : a[j];
+        for (index_t j = 0; j < n; ++j) yr[o0 + j] = better(v[2 * j + 1], v[2 * j]) ? v[2 * j + 1] : v[2 * j];
       }
       continue;
     }

@@ -20,6 +20,9 @@ SHAPES = [
     (2, 4, 6, 5, 4, (1, 1), (2, 2), (1, 0), (1, 1), 4),       # 1x1 strided, depthwise
     (9, 1, 17, 17, 8, (5, 5), (1, 1), (2, 2), (1, 1), 1),     # one channel, 9 samples (> chunks)
     (3, 2, 1, 21, 3, (1, 4), (1, 2), (0, 1), (1, 2), 1),      # conv1d as H = 1
+    (3, 1, 12, 11, 5, (3, 3), (1, 1), (1, 1), (1, 1), 1),     # direct path (K = 9), full-width taps
+    (2, 2, 10, 9, 4, (2, 3), (2, 1), (1, 2), (2, 1), 2),      # direct path, row stride 2
+    (2, 1, 7, 45, 3, (1, 5), (1, 1), (0, 3), (1, 2), 1),      # direct conv1d, > 32 outputs per row
 ]
 
 
@@ -162,7 +165,7 @@ def _transpose_spec(bias, i, shape, grad):
 
 # Hyper-parameters differ per shape, so each shape is its own spec (the closure holds them).
 # Gradients: every shape for act none with bias; two shapes for the other variants.
-SPECS = ([_conv_spec(act, bias, i, shape, grad=(act == "none" and bias) or i in (2, 3))
+SPECS = ([_conv_spec(act, bias, i, shape, grad=(act == "none" and bias) or i in (2, 3, 8))
           for act, bias in [("none", True), ("none", False), ("relu", True), ("gelu", True),
                             ("sigmoid", False), ("leaky_relu", True)]
           for i, shape in enumerate(SHAPES)]
