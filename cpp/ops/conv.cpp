@@ -49,33 +49,50 @@ bool is_pointwise(const ConvShape& s) {
   return s.KH == 1 && s.KW == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
 }
 
+// Zero-padded copy of Cg planes (Cg, H + 2ph, W + 2pw) plus `tail` zeros after the last plane.
+template <typename T>
+void pad_planes(const ConvShape& s, const T* x, T* xp, index_t tail) {
+  const index_t Hp = s.H + 2 * s.ph, Wp = s.W + 2 * s.pw;
+  for (index_t c = 0; c < s.Cg(); ++c) {
+    T* plane = xp + c * Hp * Wp;
+    std::fill(plane, plane + s.ph * Wp, T(0));
+    for (index_t h = 0; h < s.H; ++h) {
+      T* row = plane + (h + s.ph) * Wp;
+      std::fill(row, row + s.pw, T(0));
+      std::memcpy(row + s.pw, x + (c * s.H + h) * s.W, size_t(s.W) * sizeof(T));
+      std::fill(row + s.pw + s.W, row + Wp, T(0));
+    }
+    std::fill(plane + (s.ph + s.H) * Wp, plane + Hp * Wp, T(0));
+  }
+  std::fill(xp + s.Cg() * Hp * Wp, xp + s.Cg() * Hp * Wp + tail, T(0));
+}
+
+template <typename T>
+void copy_run(index_t n, const T* __restrict src, T* __restrict dst) {
+  for (index_t j = 0; j < n; ++j) dst[j] = src[j];
+}
+
 // col (K x N) from one group's Cg input planes: row (c, kh, kw), column (oh, ow).
+// NOTE: reading from a zero-padded copy makes every output row one branch-free run (the
+// bounds-checked version spent more time in per-row bookkeeping than in copying).
 template <typename T>
 void im2col(const ConvShape& s, const T* x, T* col) {
-  const index_t N = s.N();
+  const index_t Hp = s.H + 2 * s.ph, Wp = s.W + 2 * s.pw, N = s.N();
+  T* xp = scratch<T, 6>(size_t(s.Cg()) * size_t(Hp) * size_t(Wp));
+  pad_planes(s, x, xp, 0);
   for (index_t c = 0; c < s.Cg(); ++c) {
-    const T* plane = x + c * s.H * s.W;
     for (index_t kh = 0; kh < s.KH; ++kh) {
       for (index_t kw = 0; kw < s.KW; ++kw) {
         T* row = col + ((c * s.KH + kh) * s.KW + kw) * N;
-        const index_t off = kw * s.dw - s.pw;
-        index_t lo, hi;
-        valid_range(off, s.sw, s.W, s.OW, lo, hi);
+        const T* base = xp + (c * Hp + kh * s.dh) * Wp + kw * s.dw;
         for (index_t oh = 0; oh < s.OH; ++oh) {
+          const T* src = base + oh * s.sh * Wp;
           T* dst = row + oh * s.OW;
-          const index_t ih = oh * s.sh - s.ph + kh * s.dh;
-          if (ih < 0 || ih >= s.H) {
-            std::fill(dst, dst + s.OW, T(0));
-            continue;
-          }
-          const T* src = plane + ih * s.W + off;
-          std::fill(dst, dst + lo, T(0));
           if (s.sw == 1) {
-            std::memcpy(dst + lo, src + lo, size_t(hi - lo) * sizeof(T));
+            copy_run(s.OW, src, dst);
           } else {
-            for (index_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * s.sw];
+            for (index_t ow = 0; ow < s.OW; ++ow) dst[ow] = src[ow * s.sw];
           }
-          std::fill(dst + hi, dst + s.OW, T(0));
         }
       }
     }
@@ -183,22 +200,11 @@ void direct_group(const ConvShape& s, const T* x, const T* w, const EpiCtx<T>& c
   const index_t Hp = s.H + 2 * s.ph, Wp = s.W + 2 * s.pw, Cg = s.Cg(), K = s.K(), N = s.N();
   const index_t tail = (s.KW - 1) * s.dw + 1;  // the last row's discarded columns read past the plane
   T* xp = scratch<T, 4>(size_t(Cg) * size_t(Hp) * size_t(Wp) + size_t(tail));
-  for (index_t c = 0; c < Cg; ++c) {
-    T* plane = xp + c * Hp * Wp;
-    std::fill(plane, plane + s.ph * Wp, T(0));
-    for (index_t h = 0; h < s.H; ++h) {
-      T* row = plane + (h + s.ph) * Wp;
-      std::fill(row, row + s.pw, T(0));
-      std::memcpy(row + s.pw, x + (c * s.H + h) * s.W, size_t(s.W) * sizeof(T));
-      std::fill(row + s.pw + s.W, row + Wp, T(0));
-    }
-    std::fill(plane + (s.ph + s.H) * Wp, plane + Hp * Wp, T(0));
-  }
-  std::fill(xp + Cg * Hp * Wp, xp + Cg * Hp * Wp + tail, T(0));
+  pad_planes(s, x, xp, tail);
   const detail::Epilogue<T> epi{&epilogue<T>, &ctx};
   const bool wide = s.sh == 1;
   const index_t L = s.OH * Wp;
-  T* acc = wide ? scratch<T, 5>(size_t(L)) : nullptr;
+  T* acc = wide && !fast_taps<T>() ? scratch<T, 5>(size_t(L)) : nullptr;
   auto tap_src = [&](index_t t) {
     const index_t kw = t % s.KW, kh = (t / s.KW) % s.KH, c = t / (s.KW * s.KH);
     return xp + (c * Hp + kh * s.dh) * Wp + kw * s.dw;
@@ -206,13 +212,15 @@ void direct_group(const ConvShape& s, const T* x, const T* w, const EpiCtx<T>& c
   for (index_t o = 0; o < s.Og(); ++o) {
     const T* wo = w + o * K;
     T* plane = out + o * N;
-    if (wide && fast_taps<T>()) {
+    if (fast_taps<T>()) {
 #if defined(HEPNN_HAVE_AVX2_KERNELS)
+      // Straight into the output rows: no wide grid, no copy.
       const float* srcs[kDirectMaxK];
       for (index_t t = 0; t < K; ++t) srcs[t] = reinterpret_cast<const float*>(tap_src(t));
-      avx2::conv_taps_f32(L, K, srcs, reinterpret_cast<const float*>(wo), reinterpret_cast<float*>(acc));
+      for (index_t oh = 0; oh < s.OH; ++oh)
+        avx2::conv_taps_f32(s.OW, K, srcs, oh * s.sh * Wp, reinterpret_cast<const float*>(wo),
+                            reinterpret_cast<float*>(plane + oh * s.OW));
 #endif
-      for (index_t oh = 0; oh < s.OH; ++oh) std::memcpy(plane + oh * s.OW, acc + oh * Wp, size_t(s.OW) * sizeof(T));
     } else if (wide) {
       std::fill(acc, acc + L, T(0));
       index_t t = 0;

@@ -5,7 +5,7 @@
 
 namespace hepnn::cpu::avx2 {
 
-// dst[j] = sum_t w[t] * src[t][j] for j in [0, n): all K taps summed in registers, one store.
-void conv_taps_f32(index_t n, index_t K, const float* const* src, const float* w, float* dst);
+// dst[j] = sum_t w[t] * src[t][off + j] for j in [0, n): all K taps summed in registers, one store.
+void conv_taps_f32(index_t n, index_t K, const float* const* src, index_t off, const float* w, float* dst);
 
 }  // namespace hepnn::cpu::avx2
