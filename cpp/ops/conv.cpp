@@ -35,16 +35,6 @@ T* scratch(size_t count) {
   return buffer.data();
 }
 
-// floor(a / b) for b > 0 and any sign of a.
-inline index_t floor_div(index_t a, index_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-
-// The output columns ow whose input column ow * sw + off lies in [0, W): [lo, hi).
-inline void valid_range(index_t off, index_t sw, index_t W, index_t OW, index_t& lo, index_t& hi) {
-  lo = std::max<index_t>(0, floor_div(-off + sw - 1, sw));
-  hi = std::min<index_t>(OW, floor_div(W - 1 - off, sw) + 1);
-  if (hi < lo) hi = lo;
-}
-
 bool is_pointwise(const ConvShape& s) {
   return s.KH == 1 && s.KW == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
 }
@@ -99,32 +89,37 @@ void im2col(const ConvShape& s, const T* x, T* col) {
   }
 }
 
-// dx (Cg planes) += the columns of dcol scattered back to the windows they came from. Serial
-// within a sample, so the summation order is fixed.
 template <typename T>
-void col2im_add(const ConvShape& s, const T* dcol, T* dx) {
-  const index_t N = s.N();
+void add_run(index_t n, const T* __restrict src, T* __restrict dst) {
+  for (index_t j = 0; j < n; ++j) dst[j] += src[j];
+}
+
+// dx (Cg planes) = the columns of dcol scattered back to the windows they came from, summed in a
+// zero-padded buffer (branch-free row runs) whose interior is then copied out. Serial within a
+// sample, so the summation order is fixed.
+template <typename T>
+void col2im(const ConvShape& s, const T* dcol, T* dx) {
+  const index_t Hp = s.H + 2 * s.ph, Wp = s.W + 2 * s.pw, N = s.N();
+  T* xp = scratch<T, 6>(size_t(s.Cg()) * size_t(Hp) * size_t(Wp));
+  std::fill(xp, xp + s.Cg() * Hp * Wp, T(0));
   for (index_t c = 0; c < s.Cg(); ++c) {
-    T* plane = dx + c * s.H * s.W;
     for (index_t kh = 0; kh < s.KH; ++kh) {
       for (index_t kw = 0; kw < s.KW; ++kw) {
         const T* row = dcol + ((c * s.KH + kh) * s.KW + kw) * N;
-        const index_t off = kw * s.dw - s.pw;
-        index_t lo, hi;
-        valid_range(off, s.sw, s.W, s.OW, lo, hi);
+        T* base = xp + (c * Hp + kh * s.dh) * Wp + kw * s.dw;
         for (index_t oh = 0; oh < s.OH; ++oh) {
-          const index_t ih = oh * s.sh - s.ph + kh * s.dh;
-          if (ih < 0 || ih >= s.H) continue;
           const T* src = row + oh * s.OW;
-          T* dst = plane + ih * s.W + off;
+          T* dst = base + oh * s.sh * Wp;
           if (s.sw == 1) {
-            for (index_t ow = lo; ow < hi; ++ow) dst[ow] += src[ow];
+            add_run(s.OW, src, dst);
           } else {
-            for (index_t ow = lo; ow < hi; ++ow) dst[ow * s.sw] += src[ow];
+            for (index_t ow = 0; ow < s.OW; ++ow) dst[ow * s.sw] += src[ow];
           }
         }
       }
     }
+    for (index_t h = 0; h < s.H; ++h)
+      std::memcpy(dx + (c * s.H + h) * s.W, xp + (c * Hp + h + s.ph) * Wp + s.pw, size_t(s.W) * sizeof(T));
   }
 }
 
@@ -282,9 +277,11 @@ template <typename T>
 void backward_core(const ConvShape& s, const T* in, const T* dout, const T* w, T* dw, T* din) {
   const index_t G = s.groups, Og = s.Og(), K = s.K(), N = s.N();
   const index_t in_plane = s.C * s.H * s.W, out_plane = s.O * N, wsize = s.O * K;
-  if (din) std::fill(din, din + s.B * in_plane, T(0));
-  if (dw) std::fill(dw, dw + wsize, T(0));
-  if (s.B == 0 || wsize == 0 || N == 0) return;
+  if (s.B == 0 || wsize == 0 || N == 0) {  // nothing flows back: zero gradients
+    if (din) std::fill(din, din + s.B * in_plane, T(0));
+    if (dw) std::fill(dw, dw + wsize, T(0));
+    return;
+  }
   const bool pointwise = is_pointwise(s);
   const index_t chunks = std::min(s.B, kMaxChunks);
   const bool outer = chunks > 1 && get_num_threads() > 1;
@@ -317,7 +314,7 @@ void backward_core(const ConvShape& s, const T* in, const T* dout, const T* w, T
             } else {
               detail::gemm_ex<T>(Trans::T, Trans::N, K, N, Og, T(1), wg, K, dz, N, T(0), dcol, N,
                                  nullptr, gemm_threads);
-              col2im_add(s, dcol, din + in_off);
+              col2im(s, dcol, din + in_off);
             }
           }
         }

@@ -73,16 +73,17 @@ void max_pool_2x2_plane(const PoolShape& s, const T* __restrict xp, T* __restric
       }
       continue;
     }
+    // A tree of selects, left preferred on ties: the first maximum in scan order, as a scan would
+    // find it, without the mispredicted branches (ReLU outputs tie at zero all the time).
     std::int64_t* ir = ip + oh * s.OW;
     const std::int64_t base = 2 * oh * s.W;
     for (index_t ow = 0; ow < s.OW; ++ow) {
-      T m = r0[2 * ow];
-      std::int64_t i = base + 2 * ow;
-      if (better(r0[2 * ow + 1], m)) m = r0[2 * ow + 1], i = base + 2 * ow + 1;
-      if (better(r1[2 * ow], m)) m = r1[2 * ow], i = base + s.W + 2 * ow;
-      if (better(r1[2 * ow + 1], m)) m = r1[2 * ow + 1], i = base + s.W + 2 * ow + 1;
-      yr[ow] = m;
-      ir[ow] = i;
+      const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+      const bool sb = better(b, a), sd = better(d, c);
+      const T h0 = sb ? b : a, h1 = sd ? d : c;
+      const bool s1 = better(h1, h0);
+      yr[ow] = s1 ? h1 : h0;
+      ir[ow] = base + 2 * ow + (s1 ? s.W + sd : std::int64_t(sb));
     }
   }
 }
