@@ -53,8 +53,22 @@ inline bool better(T v, T best) {
 
 constexpr index_t kRowChunk = 256;
 
-// The CNN's common case: 2x2 windows, stride 2, no padding or dilation.
+// Plain ordering for planes without NaN (the NaN-aware compare makes compilers emit branches).
 template <typename T>
+inline bool greater(T v, T best) {
+  return v > best;
+}
+
+template <typename T>
+bool has_nan(index_t n, const T* __restrict x) {
+  bool nan = false;
+  for (index_t i = 0; i < n; ++i) nan |= x[i] != x[i];
+  return nan;
+}
+
+// The CNN's common case: 2x2 windows, stride 2, no padding or dilation. `Better` is the
+// NaN-aware compare or, for planes checked free of NaN, the plain one.
+template <typename T, bool (*better)(T, T)>
 void max_pool_2x2_plane(const PoolShape& s, const T* __restrict xp, T* __restrict yp, std::int64_t* __restrict ip) {
   for (index_t oh = 0; oh < s.OH; ++oh) {
     const T* r0 = xp + 2 * oh * s.W;
@@ -81,9 +95,10 @@ void max_pool_2x2_plane(const PoolShape& s, const T* __restrict xp, T* __restric
       const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
       const bool sb = better(b, a), sd = better(d, c);
       const T h0 = sb ? b : a, h1 = sd ? d : c;
-      const bool s1 = better(h1, h0);
+      const std::int64_t s1 = better(h1, h0);
       yr[ow] = s1 ? h1 : h0;
-      ir[ow] = base + 2 * ow + (s1 ? s.W + sd : std::int64_t(sb));
+      // Arithmetic, not a select, so the index needs no branch either.
+      ir[ow] = base + 2 * ow + s1 * (s.W + std::int64_t(sd)) + (1 - s1) * std::int64_t(sb);
     }
   }
 }
@@ -101,7 +116,8 @@ void max_pool2d_forward(const PoolShape& s, const T* x, T* y, std::int64_t* idx)
       T* yp = y + p * OHW;
       std::int64_t* ip = idx ? idx + p * OHW : nullptr;
       if (two_by_two) {
-        max_pool_2x2_plane(s, xp, yp, ip);
+        if (has_nan(HW, xp)) max_pool_2x2_plane<T, better<T>>(s, xp, yp, ip);
+        else max_pool_2x2_plane<T, greater<T>>(s, xp, yp, ip);
         continue;
       }
       for (index_t oh = 0; oh < s.OH; ++oh) {
