@@ -287,6 +287,13 @@ void backward_core(const ConvShape& s, const T* in, const T* dout, const T* w, T
   const bool outer = chunks > 1 && get_num_threads() > 1;
   const int gemm_threads = outer ? 1 : INT_MAX;
   T* partials = dw && chunks > 1 ? scratch<T, 2>(size_t(chunks) * size_t(wsize)) : nullptr;
+  // W_g^T (K x Og) once per call, so each sample's dcol = W_g^T dz is a plain NN product (the
+  // transposed-A packing is the GEMM's slow generic path).
+  T* wt = din ? scratch<T, 7>(size_t(wsize)) : nullptr;
+  if (wt)
+    for (index_t g = 0; g < G; ++g)
+      for (index_t o = 0; o < Og; ++o)
+        for (index_t k = 0; k < K; ++k) wt[g * Og * K + k * Og + o] = w[(g * Og + o) * K + k];
   auto run = [&](index_t c0, index_t c1) {
     T* col = pointwise ? nullptr : scratch<T, 0>(size_t(K) * size_t(N));
     T* dcol = pointwise ? nullptr : scratch<T, 1>(size_t(K) * size_t(N));
@@ -297,7 +304,6 @@ void backward_core(const ConvShape& s, const T* in, const T* dout, const T* w, T
         for (index_t g = 0; g < G; ++g) {
           const index_t in_off = n * in_plane + g * s.Cg() * s.H * s.W;
           const T* dz = dout + n * out_plane + g * Og * N;
-          const T* wg = w + g * Og * K;
           if (part) {
             const T* src = in + in_off;
             if (!pointwise) {
@@ -309,11 +315,11 @@ void backward_core(const ConvShape& s, const T* in, const T* dout, const T* w, T
           }
           if (din) {
             if (pointwise) {
-              detail::gemm_ex<T>(Trans::T, Trans::N, K, N, Og, T(1), wg, K, dz, N, T(0), din + in_off,
-                                 N, nullptr, gemm_threads);
+              detail::gemm_ex<T>(Trans::N, Trans::N, K, N, Og, T(1), wt + g * Og * K, Og, dz, N, T(0),
+                                 din + in_off, N, nullptr, gemm_threads);
             } else {
-              detail::gemm_ex<T>(Trans::T, Trans::N, K, N, Og, T(1), wg, K, dz, N, T(0), dcol, N,
-                                 nullptr, gemm_threads);
+              detail::gemm_ex<T>(Trans::N, Trans::N, K, N, Og, T(1), wt + g * Og * K, Og, dz, N, T(0), dcol,
+                                 N, nullptr, gemm_threads);
               col2im(s, dcol, din + in_off);
             }
           }
