@@ -218,3 +218,12 @@ def test_kernel_boundary_checks():
                                 (0, 0), (1, 1))
     with pytest.raises(ValueError, match=r"\[max_pool_backward\] indices has shape"):
         core.max_pool_backward(np.zeros((2, 3, 4, 4)), np.zeros((2, 3, 4, 3), np.int64), np.zeros((2, 3, 8, 8)))
+
+
+@pytest.mark.parametrize("module", ["hepnn.nn.conv", "hepnn.nn.pooling", "hepnn.nn._functional_conv"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
