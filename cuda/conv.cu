@@ -9,6 +9,7 @@
 
 #include "cuda/act_math.cuh"
 #include "cuda/conv.hpp"
+#include "cuda/conv_pool.hpp"
 #include "cuda/device.hpp"
 #include "cuda/gemm.hpp"
 #include "cuda/launch.cuh"
@@ -203,6 +204,18 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* b, Act 
 }
 
 template <typename T>
+void conv2d_maxpool2d_forward(const ConvShape& s, const PoolShape& pool, const T* x, const T* w, const T* b,
+                              Act act, double alpha, T* y, Stream stream) {
+  const char* op = "conv2d_maxpool2d_forward";
+  check_shape(s, op);
+  check_value(pool.H == s.OH && pool.W == s.OW && pool.P == s.B * s.O, op,
+              "pool geometry does not match the convolution output");
+  Scratch<T> conv(static_cast<std::size_t>(s.B * s.O * s.N()), as_cuda(stream), op);
+  forward_core(s, x, w, b, act, alpha, conv.get(), static_cast<T*>(nullptr), stream, op);
+  max_pool2d_forward<T>(pool, conv.get(), y, nullptr, stream);
+}
+
+template <typename T>
 void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* z, const T* y, const T* dy, Act act,
                      double alpha, T* dx, T* dw, T* db, Stream stream) {
   const char* op = "conv2d_backward";
@@ -246,6 +259,8 @@ void conv_transpose2d_backward(const ConvShape& s, const T* x, const T* w, const
 
 #define HEPNN_CONV_INSTANTIATE(T)                                                                              \
   template void conv2d_forward<T>(const ConvShape&, const T*, const T*, const T*, Act, double, T*, T*, Stream); \
+  template void conv2d_maxpool2d_forward<T>(const ConvShape&, const PoolShape&, const T*, const T*, const T*, \
+                                            Act, double, T*, Stream);                                         \
   template void conv2d_backward<T>(const ConvShape&, const T*, const T*, const T*, const T*, const T*, Act,    \
                                    double, T*, T*, T*, Stream);                                                \
   template void conv_transpose2d_forward<T>(const ConvShape&, const T*, const T*, const T*, T*, Stream);       \

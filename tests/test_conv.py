@@ -227,3 +227,18 @@ def test_docstring_examples(module):
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_inference_fusion_conv_act_maxpool(dtype):
+    torch.manual_seed(2)
+    make = lambda m: m.Sequential(m.Conv2d(3, 6, 3, padding=1), m.ReLU(), m.MaxPool2d(2),  # noqa: E731
+                                  m.Conv2d(6, 4, (2, 3), stride=(1, 2), groups=2), m.LeakyReLU(0.1),
+                                  m.MaxPool2d(3, stride=2, padding=1), m.Conv2d(4, 2, 1), m.GELU(), m.MaxPool2d(2))
+    hm, tm = _pair(make(nn), make(torch.nn), dtype)
+    x = np.random.default_rng(9).standard_normal((5, 3, 17, 21)).astype(dtype)
+    with hepnn.no_grad():
+        got = hm(hepnn.tensor(x)).numpy()
+    atol, rtol = TOL[dtype]
+    np.testing.assert_allclose(got, tm(torch.tensor(x)).detach().numpy(), atol=atol, rtol=rtol)
+    np.testing.assert_allclose(got, hm(hepnn.tensor(x)).numpy(), atol=atol, rtol=rtol)  # unfused path (grad on)

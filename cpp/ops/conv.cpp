@@ -17,6 +17,7 @@
 #include "core/threadpool.hpp"
 #include "core/cpu_features.hpp"
 #include "ops/activation.hpp"
+#include "ops/conv_pool.hpp"
 #if defined(HEPNN_HAVE_AVX2_KERNELS)
 #include "ops/conv_avx2.hpp"
 #endif
@@ -232,9 +233,11 @@ void direct_group(const ConvShape& s, const T* x, const T* w, const EpiCtx<T>& c
 }
 
 // out (B, O, OH, OW) = act(conv(in, w) + b); z optional.
+// With `pool`, each (sample, group) result goes to thread scratch and only its max-pooled planes
+// reach `pooled` (B, O, pool->OH, pool->OW): the conv output never leaves the cache.
 template <typename T>
 void forward_core(const ConvShape& s, const T* in, const T* w, const T* b, Act act, double alpha,
-                  T* out, T* z) {
+                  T* out, T* z, const PoolShape* pool = nullptr, T* pooled = nullptr) {
   const index_t G = s.groups, Og = s.Og(), K = s.K(), N = s.N();
   if (s.B == 0 || s.O == 0 || N == 0) return;
   const index_t in_plane = s.C * s.H * s.W, out_plane = s.O * N;
@@ -247,10 +250,23 @@ void forward_core(const ConvShape& s, const T* in, const T* w, const T* b, Act a
     for (index_t t = t0; t < t1; ++t) {
       const index_t n = t / G, g = t % G;
       const T* xg = in + n * in_plane + g * s.Cg() * s.H * s.W;
-      const index_t off = n * out_plane + g * Og * N;
+      index_t off = n * out_plane + g * Og * N;
+      T* dst = out;
+      if (pool) {
+        dst = scratch<T, 8>(size_t(Og) * size_t(N));
+        off = 0;
+      }
       const EpiCtx<T> ctx{b ? b + g * Og : nullptr, z ? z + off : nullptr, N, act, alpha};
+      auto finish = [&] {
+        if (!pool) return;
+        PoolShape ps = *pool;
+        ps.P = Og;
+        const index_t pn = ps.OH * ps.OW;
+        max_pool2d_forward<T>(ps, dst, pooled + (n * s.O + g * Og) * pn, nullptr);
+      };
       if (direct) {
-        direct_group(s, xg, w + g * Og * K, ctx, out + off);
+        direct_group(s, xg, w + g * Og * K, ctx, dst + off);
+        finish();
         continue;
       }
       const T* src = xg;
@@ -260,7 +276,8 @@ void forward_core(const ConvShape& s, const T* in, const T* w, const T* b, Act a
       }
       const detail::Epilogue<T> epi{&epilogue<T>, &ctx};
       detail::gemm_ex<T>(Trans::N, Trans::N, Og, N, K, T(1), w + g * Og * K, K, src, N, T(0),
-                         out + off, N, &epi, outer ? 1 : INT_MAX);
+                         dst + off, N, &epi, outer ? 1 : INT_MAX);
+      finish();
     }
   };
   if (outer) parallel_for(tasks, 1, run);
@@ -376,6 +393,16 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* b, Act 
 }
 
 template <typename T>
+void conv2d_maxpool2d_forward(const ConvShape& s, const PoolShape& pool, const T* x, const T* w, const T* b,
+                              Act act, double alpha, T* y) {
+  check_shape(s, "conv2d_maxpool2d_forward");
+  check_value(pool.H == s.OH && pool.W == s.OW && pool.P == s.B * s.O, "conv2d_maxpool2d_forward",
+              "pool geometry does not match the convolution output");
+  if (pool.OH <= 0 || pool.OW <= 0) return;
+  forward_core(s, x, w, b, act, alpha, static_cast<T*>(nullptr), static_cast<T*>(nullptr), &pool, y);
+}
+
+template <typename T>
 void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* z, const T* y,
                      const T* dy, Act act, double alpha, T* dx, T* dw, T* db) {
   const char* op = "conv2d_backward";
@@ -435,6 +462,8 @@ void conv_transpose2d_backward(const ConvShape& s, const T* x, const T* w, const
 #define HEPNN_CONV_INSTANTIATE(T)                                                                 \
   template void conv2d_forward<T>(const ConvShape&, const T*, const T*, const T*, Act, double, T*, \
                                   T*);                                                            \
+  template void conv2d_maxpool2d_forward<T>(const ConvShape&, const PoolShape&, const T*, const T*,       \
+                                            const T*, Act, double, T*);                                   \
   template void conv2d_backward<T>(const ConvShape&, const T*, const T*, const T*, const T*,      \
                                    const T*, Act, double, T*, T*, T*);                            \
   template void conv_transpose2d_forward<T>(const ConvShape&, const T*, const T*, const T*, T*);  \

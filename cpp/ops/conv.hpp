@@ -3,6 +3,7 @@
 // Conv1d runs as conv2d with H = 1. Geometry in ConvShape (ops/conv_shape.hpp).
 #pragma once
 #include "core/types.hpp"
+#include "ops/conv_pool.hpp"
 #include "ops/conv_shape.hpp"
 
 namespace hepnn::cpu {
@@ -13,6 +14,13 @@ namespace hepnn::cpu {
 template <typename T>
 void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* b, Act act, double alpha,
                     T* y, T* z);
+
+// Inference fusion of conv2d_forward and max_pool2d_forward (no indices): y (B, O, pool.OH,
+// pool.OW) = max_pool(act(conv(x, w) + b)); pool describes the pooling of the (B * O) conv
+// output planes. Each sample's conv output stays in cache between the two.
+template <typename T>
+void conv2d_maxpool2d_forward(const ConvShape& s, const PoolShape& pool, const T* x, const T* w, const T* b,
+                              Act act, double alpha, T* y);
 
 // Gradients of conv2d_forward from dy: dx (may be null), dw, db (may be null). z may be null
 // when the activation's derivative follows from y. Deterministic: the batch is summed in fixed

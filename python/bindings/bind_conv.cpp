@@ -112,6 +112,19 @@ void conv_fwd(const ConvShape& s, const Array& x, const Array& w, const OptArray
 }
 
 template <typename T>
+void conv_pool_fwd(const ConvShape& s, const PoolShape& ps, const Array& x, const Array& w, const OptArray& b,
+                   const Array& y, Act act, double alpha, std::uintptr_t stream) {
+  if (is_cuda(x)) {
+#if defined(HEPNN_WITH_CUDA)
+    hepnn::cuda::conv2d_maxpool2d_forward<T>(s, ps, ptr<T>(x), ptr<T>(w), ptr_or_null<T>(b), act, alpha, ptr<T>(y),
+                                             to_stream(stream));
+#endif
+  } else {
+    hepnn::cpu::conv2d_maxpool2d_forward<T>(s, ps, ptr<T>(x), ptr<T>(w), ptr_or_null<T>(b), act, alpha, ptr<T>(y));
+  }
+}
+
+template <typename T>
 void conv_bwd(const ConvShape& s, const Array& x, const Array& w, const OptArray& z, const Array& y,
               const Array& dy, const OptArray& dx, const Array& dw, const OptArray& db, Act act,
               double alpha, std::uintptr_t stream) {
@@ -186,6 +199,43 @@ HEPNN_BINDING(conv) {
       nb::arg("alpha") = 0.0, nb::arg("stream") = 0,
       "y = act(conv2d(x, w) + b), NCHW; z (optional) receives the pre-activation. x (B, C, H, W), "
       "w (O, C/groups, KH, KW), b (O,) or None; stride, padding, dilation are (h, w) pairs.");
+
+  m.def(
+      "conv2d_maxpool2d_forward",
+      [](Array x, Array w, OptArray b, Array y, Pair stride, Pair padding, Pair dilation, int64_t groups,
+         const std::string& act_name, double alpha, Pair pool_kernel, Pair pool_stride, Pair pool_padding,
+         Pair pool_dilation, std::uintptr_t stream) {
+        const char* op = "conv2d_maxpool2d";
+        const hepnn::Act act = parse_act(act_name, op);
+        const hepnn::DType dt = conv::check_common(op, {{&x, "input"}, {&w, "weight"}, {opt(b), "bias"}, {&y, "y"}});
+        const hepnn::ConvShape s = conv_shape(op, x, w, stride, padding, dilation, groups);
+        if (b) require_shape(*b, {s.O}, op, "bias");
+        conv::require_at_least(pool_kernel, 1, op, "kernel_size");
+        conv::require_at_least(pool_stride, 1, op, "pool stride");
+        conv::require_at_least(pool_padding, 0, op, "pool padding");
+        conv::require_at_least(pool_dilation, 1, op, "pool dilation");
+        if (pool_padding.first > pool_kernel.first / 2 || pool_padding.second > pool_kernel.second / 2)
+          throw hepnn::ValueError(hepnn::op_message(op, "pool padding must be at most half of kernel_size"));
+        hepnn::PoolShape ps{};
+        ps.P = s.B * s.O, ps.H = s.OH, ps.W = s.OW, ps.KH = pool_kernel.first, ps.KW = pool_kernel.second;
+        ps.sh = pool_stride.first, ps.sw = pool_stride.second, ps.ph = pool_padding.first, ps.pw = pool_padding.second;
+        ps.dh = pool_dilation.first, ps.dw = pool_dilation.second;
+        const int64_t eh = ps.dh * (ps.KH - 1) + 1, ew = ps.dw * (ps.KW - 1) + 1;
+        if (ps.H + 2 * ps.ph < eh || ps.W + 2 * ps.pw < ew)
+          throw hepnn::ValueError(hepnn::op_message(op, "convolution output is smaller than the pooling window"));
+        ps.OH = (ps.H + 2 * ps.ph - eh) / ps.sh + 1;
+        ps.OW = (ps.W + 2 * ps.pw - ew) / ps.sw + 1;
+        require_shape(y, {s.B, s.O, ps.OH, ps.OW}, op, "y");
+        check_alpha(op, alpha);
+        conv::require_disjoint(op, {{&y, "y"}}, {{&x, "input"}, {&w, "weight"}, {opt(b), "bias"}});
+        nb::gil_scoped_release release;
+        if (dt == hepnn::DType::f32) conv_pool_fwd<float>(s, ps, x, w, b, y, act, alpha, stream);
+        else conv_pool_fwd<double>(s, ps, x, w, b, y, act, alpha, stream);
+      },
+      nb::arg("x"), nb::arg("w"), nb::arg("b").none(), nb::arg("y"), nb::arg("stride"), nb::arg("padding"),
+      nb::arg("dilation"), nb::arg("groups"), nb::arg("act"), nb::arg("alpha"), nb::arg("pool_kernel"),
+      nb::arg("pool_stride"), nb::arg("pool_padding"), nb::arg("pool_dilation"), nb::arg("stream") = 0,
+      "Inference fusion: y = max_pool2d(act(conv2d(x, w) + b)), the conv output never materialised.");
 
   m.def(
       "conv2d_backward",

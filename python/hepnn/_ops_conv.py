@@ -156,3 +156,21 @@ def adaptive_max_pool2d(x, out_hw):
     idx = xp.empty(shape, dtype=np.int64)
     _core.adaptive_max_pool2d_forward(xd, y, idx, _backend.stream_of(xd))
     return result(y, _max_pool_bw, x, (idx, xd.shape)), constant(idx)
+
+
+def conv2d_maxpool2d(x, w, b, stride, padding, dilation, groups, act, alpha, pool):
+    """Inference only (no graph): max_pool2d(act(conv2d(x, w) + b)) in one kernel call; pool is
+    (kernel, stride, padding, dilation). The conv output stays in cache, never in memory."""
+    _require_4d("conv2d_maxpool2d", x)
+    xd, wd = _contig(x.data), _contig(w.data)
+    B, _, H, W = xd.shape
+    O, _, KH, KW = wd.shape
+    OH = _out_len(H, KH, stride[0], padding[0], dilation[0])
+    OW = _out_len(W, KW, stride[1], padding[1], dilation[1])
+    k, s, p, d = pool
+    y = _xp(xd).empty((B, O, _out_len(OH, k[0], s[0], p[0], d[0]), _out_len(OW, k[1], s[1], p[1], d[1])),
+                      dtype=xd.dtype)
+    _core.conv2d_maxpool2d_forward(xd, wd, None if b is None else b.data, y, tuple(stride), tuple(padding),
+                                   tuple(dilation), int(groups), act, float(alpha), tuple(k), tuple(s), tuple(p),
+                                   tuple(d), _backend.stream_of(xd))
+    return constant(y)

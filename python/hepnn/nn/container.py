@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .activation import _Activation
-from .conv import Conv1d, Conv2d
+from .conv import Conv1d, Conv2d, _fused_conv_act_pool
 from .linear import Linear
 from .module import Module
 
@@ -55,6 +55,11 @@ class Sequential(Module):
             m = mods[i]
             nxt = mods[i + 1] if i + 1 < len(mods) else None
             if type(m) in _FUSES_ACT and isinstance(nxt, _Activation) and nxt.fused_act is not None:
+                # Inference: Conv2d -> act -> MaxPool2d is one kernel (None when it does not apply).
+                y = _fused_conv_act_pool(m, x, nxt.fused_act, mods[i + 2] if i + 2 < len(mods) else None)
+                if y is not None:
+                    x, i = y, i + 3
+                    continue
                 x = m(x, activation=nxt.fused_act[0], alpha=nxt.fused_act[1])
                 i += 2
             else:

@@ -144,3 +144,19 @@ class ConvTranspose2d(_ConvNd):
     def forward(self, x):
         return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
                                 self.groups, self.dilation)
+
+
+def _fused_conv_act_pool(conv, x, act, pool):
+    """Sequential's inference fusion of Conv2d -> activation -> MaxPool2d into one kernel call;
+    None when it does not apply (gradients needed, 'same' padding, indices, ceil mode, ...)."""
+    from .._ops_conv import _needs_grad, conv2d_maxpool2d
+    from ._functional_conv import _pool_args
+    from .pooling import MaxPool2d
+
+    if (type(conv) is not Conv2d or type(pool) is not MaxPool2d or pool.return_indices or pool.ceil_mode
+            or isinstance(conv.padding, str) or getattr(x, "data", None) is None or x.data.ndim != 4
+            or _needs_grad(x, conv.weight, conv.bias)):
+        return None
+    args = _pool_args("max_pool2d", 2, pool.kernel_size, pool.stride, pool.padding, pool.dilation, False)
+    return conv2d_maxpool2d(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups,
+                            act[0], act[1], args)
