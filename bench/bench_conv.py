@@ -123,7 +123,9 @@ def main():
         res["torch conv1+relu"] = timeit(lambda: torch.relu(tm[0](xt)), args.iters, args.repeats)
         res["torch conv2+relu"] = timeit(lambda: torch.relu(tm[3](x2t)), args.iters, args.repeats)
 
-    print(f"\nCNN B={B}, 1x40x40, {args.threads} threads, float32; ms per batch (median of {args.repeats}x{args.iters})")
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"\nCNN B={B}, 1x40x40, {args.threads} threads, float32; ms per batch (median of {args.repeats}x{args.iters}); "
+          f"load average after: {load}")
     print(f"{'':22s}{'ms':>9s}{'GFLOP/s':>10s}")
     flops = {"fwd": MODEL_FLOP * B, "fwd+bwd": 3 * MODEL_FLOP * B, "conv1+relu": CONV1_FLOP * B,
              "conv2+relu": CONV2_FLOP * B}
