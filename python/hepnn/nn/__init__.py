@@ -2,6 +2,9 @@
 from . import functional, init
 from .activation import ELU, GELU, SELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
 from .batchnorm import BatchNorm1d, BatchNorm2d
+from .conv import Conv1d, Conv2d, ConvTranspose2d
+from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, Flatten,
+                      MaxPool1d, MaxPool2d)
 from .container import ModuleList, Sequential
 from .dropout import Dropout
 from .graph import DeepSets, EdgeConv, GraphNetBlock, MessagePassing
@@ -22,4 +25,6 @@ __all__ = [
     "LayerNorm", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
     "ParticleAttentionBlock",
     "LSTM", "GRU", "LSTMCell", "GRUCell",
+    "Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Flatten",
 ]

@@ -1,9 +1,14 @@
-"""Containers: Sequential (which fuses Linear + activation pairs into one kernel) and ModuleList."""
+"""Containers: Sequential (which fuses Linear/Conv + activation pairs into one kernel) and ModuleList."""
 from __future__ import annotations
 
 from .activation import _Activation
+from .conv import Conv1d, Conv2d, _fused_conv_act_pool
 from .linear import Linear
 from .module import Module
+
+
+# Layers whose forward(x, activation=, alpha=) fuses the next activation into their kernel.
+_FUSES_ACT = (Linear, Conv1d, Conv2d)
 
 
 class Sequential(Module):
@@ -49,7 +54,12 @@ class Sequential(Module):
         while i < len(mods):
             m = mods[i]
             nxt = mods[i + 1] if i + 1 < len(mods) else None
-            if type(m) is Linear and isinstance(nxt, _Activation) and nxt.fused_act is not None:
+            if type(m) in _FUSES_ACT and isinstance(nxt, _Activation) and nxt.fused_act is not None:
+                # Inference: Conv2d -> act -> MaxPool2d is one kernel (None when it does not apply).
+                y = _fused_conv_act_pool(m, x, nxt.fused_act, mods[i + 2] if i + 2 < len(mods) else None)
+                if y is not None:
+                    x, i = y, i + 3
+                    continue
                 x = m(x, activation=nxt.fused_act[0], alpha=nxt.fused_act[1])
                 i += 2
             else:

@@ -14,6 +14,10 @@ from ._functional_graph import (edge_conv, gather, knn, knn_edges, masked_max, m
                                 masked_sum, scatter, scatter_max, scatter_mean, scatter_sum, segment,
                                 segment_max, segment_mean, segment_sum)
 from ._functional_norm import batch_norm
+from ._functional_conv import __all__ as _conv_all
+from ._functional_conv import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool2d,  # noqa: F401
+                               avg_pool1d, avg_pool2d, conv1d, conv2d, conv_transpose2d, max_pool1d,
+                               max_pool2d)
 
 __all__ = ["linear", "relu", "leaky_relu", "elu", "selu", "gelu", "sigmoid", "tanh", "softplus",
            "softmax", "log_softmax", "dropout", "mse_loss", "binary_cross_entropy_with_logits",
@@ -24,6 +28,7 @@ __all__ += ["knn", "knn_edges", "gather", "scatter", "scatter_sum", "scatter_mea
             "masked_max", "edge_conv"]
 __all__ += ["scaled_dot_product_attention", "layer_norm"]
 __all__ += ["batch_norm"]
+__all__ += _conv_all
 
 _REDUCTIONS = ("mean", "sum", "none")
 
