@@ -98,7 +98,7 @@ def train(model, batch, y, tr, va, epochs, batch_size, lr, patience, seed):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="few jets, small models, 2 epochs (CI)")
+    ap.add_argument("--quick", action="store_true", help="1,200 jets, small models, 3 epochs (CI)")
     ap.add_argument("--models", default="particlenet,part,cnn")
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--particles", type=int, default=None, help="keep the N hardest constituents")
@@ -106,13 +106,13 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     hepnn.manual_seed(args.seed)
-    epochs = args.epochs or (2 if args.quick else 20)
+    epochs = args.epochs or (3 if args.quick else 30)
     max_particles = args.particles or (32 if args.quick else 64)
 
     cons, mask, _, y = jets.load(max_particles=max_particles)
     n = mask.sum(axis=1)
     if args.quick:
-        keep = np.random.default_rng(args.seed).permutation(len(y))[:600]
+        keep = np.random.default_rng(args.seed).permutation(len(y))[:1200]
         cons, n, y = cons[keep], n[keep], y[keep]
     tr, va, te = hepnn.data.train_val_test_split(np.arange(len(y)), val_size=0.2, test_size=0.3,
                                                   stratify=y, seed=args.seed)

@@ -54,3 +54,13 @@ def test_decorrelation_quick(example):
     (auc_plain, d_plain), (auc_disco, d_disco) = res["plain"], res["disco"]
     assert auc_plain > 0.75 and auc_disco > 0.6
     assert d_disco < 0.2 * d_plain  # the DisCo term removes most of the score-mT dependence
+
+
+def test_top_tagging_quick(example, tmp_path, capsys):
+    results = example("top_tagging").main(["--quick", "--out", str(tmp_path)])
+    assert set(results) == {"particlenet", "part", "cnn"}
+    for name, r in results.items():
+        assert r["auc"] > 0.65, (name, r)
+        assert r["rejection"][0] >= r["rejection"][1] > 1.0, (name, r)
+    assert (tmp_path / "roc.png").stat().st_size > 0
+    assert "1/eps_B at eps_S=0.3" in capsys.readouterr().out
