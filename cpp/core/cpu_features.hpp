@@ -14,4 +14,15 @@ const CpuFeatures& cpu_features();
 // the environment forces the portable path (used by the tests to check both).
 bool use_avx2_fma();
 
+// use_avx2_fma() read once, and false when the AVX2 kernels were not compiled in: the test the
+// float32 vector paths of the op files make before calling into their *_avx2.cpp kernels.
+inline bool avx2_f32() {
+#if defined(HEPNN_HAVE_AVX2_KERNELS)
+  static const bool enabled = use_avx2_fma();
+  return enabled;
+#else
+  return false;
+#endif
+}
+
 }  // namespace hepnn

@@ -40,15 +40,6 @@ struct VecPortable {
   }
 };
 
-bool avx2_f32() {
-#if defined(HEPNN_HAVE_AVX2_KERNELS)
-  static const bool enabled = use_avx2_fma();
-  return enabled;
-#else
-  return false;
-#endif
-}
-
 template <typename T>
 attn::Problem<T> problem(const char* op, index_t B, index_t H, index_t Lq, index_t Lk, index_t D,
                          const T* q, const T* k, const T* v, const std::uint8_t* key_mask,

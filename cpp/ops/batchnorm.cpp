@@ -28,15 +28,6 @@ constexpr index_t kGrainElems = 32768;  // elements per parallel task below whic
 constexpr index_t kMaxBlock = 64;       // channels of one block (stack accumulators)
 constexpr index_t kRowElems = 512;      // target elements of one sample's row within a block
 
-bool avx2_f32() {
-#if defined(HEPNN_HAVE_AVX2_KERNELS)
-  static const bool enabled = use_avx2_fma();
-  return enabled;
-#else
-  return false;
-#endif
-}
-
 // ---- one run of S points of one channel (m: the sample's mask row, or null) ----
 // Float32 runs use the AVX2 sums when the CPU has them (same double accumulation; only
 // the order of the additions differs, so results stay deterministic per machine).

@@ -47,15 +47,6 @@ void over_batch(index_t B, F&& body) {
   parallel_for(B, kRowGrain, body);
 }
 
-inline bool avx2_f32() {
-#if defined(HEPNN_HAVE_AVX2_KERNELS)
-  static const bool enabled = use_avx2_fma();
-  return enabled;
-#else
-  return false;
-#endif
-}
-
 // NOTE: sigmoid as exp(-|x|) based form on both sides, so large |x| never overflows exp.
 template <typename T>
 inline T sigmoid_scalar(T x) {

@@ -18,15 +18,6 @@ namespace hepnn::cpu {
 namespace {
 
 // The three vector primitives: AVX2 for float32 when enabled, plain loops (libm exp) otherwise.
-bool avx2_f32() {
-#if defined(HEPNN_HAVE_AVX2_KERNELS)
-  static const bool enabled = use_avx2_fma();
-  return enabled;
-#else
-  return false;
-#endif
-}
-
 template <typename T>
 T max_of(index_t n, const T* x) {
 #if defined(HEPNN_HAVE_AVX2_KERNELS)

@@ -63,26 +63,6 @@ const std::uint8_t* check_mask(const OptArray& mask, const Array& x) {
   return static_cast<const std::uint8_t*>(m.data());
 }
 
-bool overlaps(const Array& a, const Array& b) {
-  const size_t ia = a.dtype().bits / 8, ib = b.dtype().bits / 8;
-  const auto* pa = static_cast<const char*>(a.data());
-  const auto* pb = static_cast<const char*>(b.data());
-  return numel(a) > 0 && numel(b) > 0 && pa < pb + numel(b) * ib && pb < pa + numel(a) * ia;
-}
-
-void require_disjoint(const std::vector<std::pair<const Array*, const char*>>& outs,
-                      const std::vector<std::pair<const Array*, const char*>>& ins) {
-  for (size_t i = 0; i < outs.size(); ++i) {
-    if (!outs[i].first) continue;
-    for (const auto& [a, name] : ins)
-      if (a && overlaps(*outs[i].first, *a))
-        throw ValueError(op_message(kOp, std::string(outs[i].second) + " shares memory with " + name));
-    for (size_t j = i + 1; j < outs.size(); ++j)
-      if (outs[j].first && overlaps(*outs[i].first, *outs[j].first))
-        throw ValueError(op_message(kOp, std::string(outs[i].second) + " shares memory with " + outs[j].second));
-  }
-}
-
 const Array* opt(const OptArray& a) { return a ? &*a : nullptr; }
 
 template <typename T>
@@ -131,7 +111,7 @@ void batchnorm_forward(const Array& x, const OptArray& mask, const OptArray& wei
     throw ValueError(op_message(kOp, "momentum must be in [0, 1], got " + std::to_string(momentum)));
   if (!std::isfinite(eps) || eps < 0.0)
     throw ValueError(op_message(kOp, "eps must be finite and >= 0, got " + std::to_string(eps)));
-  require_disjoint({{&y, "y"}, {opt(running_mean), "running_mean"}, {opt(running_var), "running_var"},
+  require_disjoint(kOp, {{&y, "y"}, {opt(running_mean), "running_mean"}, {opt(running_var), "running_var"},
                     {opt(save_mean), "save_mean"}, {opt(save_invstd), "save_invstd"}},
                    {{&x, "x"}, {opt(weight), "weight"}, {opt(bias), "bias"}});
   nb::gil_scoped_release release;
@@ -174,7 +154,7 @@ void batchnorm_backward(const Array& x, const OptArray& mask, const OptArray& we
   check_like(dweight, x, dt, cshape, "dweight");
   check_like(dbias, x, dt, cshape, "dbias");
   const std::uint8_t* m = check_mask(mask, x);
-  require_disjoint({{opt(dx), "dx"}, {opt(dweight), "dweight"}, {opt(dbias), "dbias"}},
+  require_disjoint(kOp, {{opt(dx), "dx"}, {opt(dweight), "dweight"}, {opt(dbias), "dbias"}},
                    {{&x, "x"}, {opt(weight), "weight"}, {&save_mean, "save_mean"},
                     {&save_invstd, "save_invstd"}, {&dy, "dy"}});
   nb::gil_scoped_release release;

@@ -189,7 +189,7 @@ HEPNN_BINDING(conv) {
         require_shape(y, {s.B, s.O, s.OH, s.OW}, op, "y");
         if (z) require_shape(*z, {s.B, s.O, s.OH, s.OW}, op, "z");
         check_alpha(op, alpha);
-        conv::require_disjoint(op, {{&y, "y"}, {opt(z), "z"}}, {{&x, "input"}, {&w, "weight"}, {opt(b), "bias"}});
+        require_disjoint(op, {{&y, "y"}, {opt(z), "z"}}, {{&x, "input"}, {&w, "weight"}, {opt(b), "bias"}});
         nb::gil_scoped_release release;
         if (dt == hepnn::DType::f32) conv_fwd<float>(s, x, w, b, y, z, act, alpha, stream);
         else conv_fwd<double>(s, x, w, b, y, z, act, alpha, stream);
@@ -227,7 +227,7 @@ HEPNN_BINDING(conv) {
         ps.OW = (ps.W + 2 * ps.pw - ew) / ps.sw + 1;
         require_shape(y, {s.B, s.O, ps.OH, ps.OW}, op, "y");
         check_alpha(op, alpha);
-        conv::require_disjoint(op, {{&y, "y"}}, {{&x, "input"}, {&w, "weight"}, {opt(b), "bias"}});
+        require_disjoint(op, {{&y, "y"}}, {{&x, "input"}, {&w, "weight"}, {opt(b), "bias"}});
         nb::gil_scoped_release release;
         if (dt == hepnn::DType::f32) conv_pool_fwd<float>(s, ps, x, w, b, y, act, alpha, stream);
         else conv_pool_fwd<double>(s, ps, x, w, b, y, act, alpha, stream);
@@ -257,7 +257,7 @@ HEPNN_BINDING(conv) {
         require_shape(dw, shape_of(w), op, "dw");
         if (db) require_shape(*db, {s.O}, op, "db");
         check_alpha(op, alpha);
-        conv::require_disjoint(op, {{opt(dx), "dx"}, {&dw, "dw"}, {opt(db), "db"}},
+        require_disjoint(op, {{opt(dx), "dx"}, {&dw, "dw"}, {opt(db), "db"}},
                                {{&x, "input"}, {&w, "weight"}, {opt(z), "z"}, {&y, "y"}, {&dy, "dy"}});
         nb::gil_scoped_release release;
         if (dt == hepnn::DType::f32) conv_bwd<float>(s, x, w, z, y, dy, dx, dw, db, act, alpha, stream);
@@ -291,7 +291,7 @@ HEPNN_BINDING(conv) {
         const hepnn::ConvShape s = transpose_shape(op, x, w, stride, padding, output_padding, dilation, groups);
         if (b) require_shape(*b, {s.C}, op, "bias");
         require_shape(y, {s.B, s.C, s.H, s.W}, op, "y");
-        conv::require_disjoint(op, {{&y, "y"}}, {{&x, "input"}, {&w, "weight"}, {opt(b), "bias"}});
+        require_disjoint(op, {{&y, "y"}}, {{&x, "input"}, {&w, "weight"}, {opt(b), "bias"}});
         nb::gil_scoped_release release;
         if (dt == hepnn::DType::f32) convt_fwd<float>(s, x, w, b, y, stream);
         else convt_fwd<double>(s, x, w, b, y, stream);
@@ -312,7 +312,7 @@ HEPNN_BINDING(conv) {
         if (dx) require_shape(*dx, shape_of(x), op, "dx");
         require_shape(dw, shape_of(w), op, "dw");
         if (db) require_shape(*db, {s.C}, op, "db");
-        conv::require_disjoint(op, {{opt(dx), "dx"}, {&dw, "dw"}, {opt(db), "db"}}, {{&x, "input"}, {&w, "weight"}, {&dy, "dy"}});
+        require_disjoint(op, {{opt(dx), "dx"}, {&dw, "dw"}, {opt(db), "db"}}, {{&x, "input"}, {&w, "weight"}, {&dy, "dy"}});
         nb::gil_scoped_release release;
         if (dt == hepnn::DType::f32) convt_bwd<float>(s, x, w, dy, dx, dw, db, stream);
         else convt_bwd<double>(s, x, w, dy, dx, dw, db, stream);

@@ -105,7 +105,7 @@ HEPNN_BINDING(conv_pool) {
         const hepnn::PoolShape s = pool_shape(op, x, kernel, stride, padding, dilation);
         require_shape(y, out_shape(x, s.OH, s.OW), op, "y");
         if (idx) require_shape(*idx, out_shape(x, s.OH, s.OW), op, "indices");
-        conv::require_disjoint(op, {{&y, "y"}, {conv::opt(idx), "indices"}}, {{&x, "input"}});
+        require_disjoint(op, {{&y, "y"}, {conv::opt(idx), "indices"}}, {{&x, "input"}});
         nb::gil_scoped_release release;
         if (dt == DType::f32) max_fwd<float>(s, x, y, idx, stream);
         else max_fwd<double>(s, x, y, idx, stream);
@@ -126,7 +126,7 @@ HEPNN_BINDING(conv_pool) {
         if (dx.shape(0) != dy.shape(0) || dx.shape(1) != dy.shape(1))
           throw hepnn::ValueError(hepnn::op_message(op, "dx " + shape_str(dx) + " and dy " + shape_str(dy) +
                                                             " differ in batch or channels"));
-        conv::require_disjoint(op, {{&dx, "dx"}}, {{&dy, "dy"}, {&idx, "indices"}});
+        require_disjoint(op, {{&dx, "dx"}}, {{&dy, "dy"}, {&idx, "indices"}});
         const int64_t P = int64_t(dy.shape(0)) * int64_t(dy.shape(1));
         const int64_t HW = int64_t(dx.shape(2)) * int64_t(dx.shape(3)), OHW = int64_t(dy.shape(2)) * int64_t(dy.shape(3));
         nb::gil_scoped_release release;
@@ -143,7 +143,7 @@ HEPNN_BINDING(conv_pool) {
         const DType dt = conv::check_common(op, {{&x, "input"}, {&y, "y"}});
         const hepnn::PoolShape s = pool_shape(op, x, kernel, stride, padding, {1, 1});
         require_shape(y, out_shape(x, s.OH, s.OW), op, "y");
-        conv::require_disjoint(op, {{&y, "y"}}, {{&x, "input"}});
+        require_disjoint(op, {{&y, "y"}}, {{&x, "input"}});
         nb::gil_scoped_release release;
         if (dt == DType::f32) avg_fwd<float>(s, count_include_pad, x, y, stream);
         else avg_fwd<double>(s, count_include_pad, x, y, stream);
@@ -158,7 +158,7 @@ HEPNN_BINDING(conv_pool) {
         const DType dt = conv::check_common(op, {{&dy, "dy"}, {&dx, "dx"}});
         const hepnn::PoolShape s = pool_shape(op, dx, kernel, stride, padding, {1, 1});
         require_shape(dy, out_shape(dx, s.OH, s.OW), op, "dy");
-        conv::require_disjoint(op, {{&dx, "dx"}}, {{&dy, "dy"}});
+        require_disjoint(op, {{&dx, "dx"}}, {{&dy, "dy"}});
         nb::gil_scoped_release release;
         if (dt == DType::f32) avg_bwd<float>(s, count_include_pad, dy, dx, stream);
         else avg_bwd<double>(s, count_include_pad, dy, dx, stream);
@@ -174,7 +174,7 @@ HEPNN_BINDING(conv_pool) {
         require_ndim(y, 4, op, "y");
         check_adaptive(op, x, {int64_t(y.shape(2)), int64_t(y.shape(3))});
         require_shape(y, out_shape(x, y.shape(2), y.shape(3)), op, "y");
-        conv::require_disjoint(op, {{&y, "y"}}, {{&x, "input"}});
+        require_disjoint(op, {{&y, "y"}}, {{&x, "input"}});
         const int64_t P = int64_t(x.shape(0)) * int64_t(x.shape(1)), H = x.shape(2), W = x.shape(3);
         const int64_t OH = y.shape(2), OW = y.shape(3);
         nb::gil_scoped_release release;
@@ -197,7 +197,7 @@ HEPNN_BINDING(conv_pool) {
         require_ndim(dy, 4, op, "dy");
         check_adaptive(op, dx, {int64_t(dy.shape(2)), int64_t(dy.shape(3))});
         require_shape(dy, out_shape(dx, dy.shape(2), dy.shape(3)), op, "dy");
-        conv::require_disjoint(op, {{&dx, "dx"}}, {{&dy, "dy"}});
+        require_disjoint(op, {{&dx, "dx"}}, {{&dy, "dy"}});
         const int64_t P = int64_t(dx.shape(0)) * int64_t(dx.shape(1)), H = dx.shape(2), W = dx.shape(3);
         const int64_t OH = dy.shape(2), OW = dy.shape(3);
         nb::gil_scoped_release release;
@@ -221,7 +221,7 @@ HEPNN_BINDING(conv_pool) {
         check_adaptive(op, x, {int64_t(y.shape(2)), int64_t(y.shape(3))});
         require_shape(y, out_shape(x, y.shape(2), y.shape(3)), op, "y");
         require_shape(idx, shape_of(y), op, "indices");
-        conv::require_disjoint(op, {{&y, "y"}, {&idx, "indices"}}, {{&x, "input"}});
+        require_disjoint(op, {{&y, "y"}, {&idx, "indices"}}, {{&x, "input"}});
         const int64_t P = int64_t(x.shape(0)) * int64_t(x.shape(1)), H = x.shape(2), W = x.shape(3);
         const int64_t OH = y.shape(2), OW = y.shape(3);
         nb::gil_scoped_release release;

@@ -20,7 +20,6 @@ namespace nb = nanobind;
 namespace hepnn::py {
 namespace {
 
-using Named = std::pair<const Array*, const char*>;
 
 // Device, dtype and contiguity of every present operand; returns the common dtype.
 DType check_common(const char* op, std::initializer_list<Named> arrays) {
@@ -34,26 +33,6 @@ DType check_common(const char* op, std::initializer_list<Named> arrays) {
     if (numel(*a) > 0) require_contiguous(*a, op, name);
   }
   return dt;
-}
-
-bool overlaps(const Array& a, const Array& b) {
-  const size_t item = a.dtype().bits / 8;
-  const auto* pa = static_cast<const char*>(a.data());
-  const auto* pb = static_cast<const char*>(b.data());
-  return numel(a) > 0 && numel(b) > 0 && pa < pb + numel(b) * item && pb < pa + numel(a) * item;
-}
-
-// Outputs must not share memory with inputs or with each other.
-void require_disjoint(const char* op, std::initializer_list<Named> outs, std::initializer_list<Named> ins) {
-  for (auto o = outs.begin(); o != outs.end(); ++o) {
-    if (!o->first) continue;
-    for (const auto& [a, name] : ins)
-      if (a && overlaps(*o->first, *a))
-        throw ValueError(op_message(op, std::string(o->second) + " shares memory with " + name));
-    for (auto p = std::next(o); p != outs.end(); ++p)
-      if (p->first && overlaps(*o->first, *p->first))
-        throw ValueError(op_message(op, std::string(o->second) + " shares memory with " + p->second));
-  }
 }
 
 struct Dims {

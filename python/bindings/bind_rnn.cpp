@@ -17,7 +17,6 @@ namespace nb = nanobind;
 namespace hepnn::py {
 namespace {
 
-using Named = std::pair<const Array*, const char*>;
 const Array* opt(const OptArray& a) { return a ? &*a : nullptr; }
 
 // Sizes of one call, read from x (L, B, I) and w_hh (G*H, H).
@@ -37,25 +36,6 @@ DType check_arrays(const char* op, std::initializer_list<Named> arrays) {
     require_contiguous(*a, op, name);
   }
   return dt;
-}
-
-bool overlaps(const Array& a, const Array& b) {
-  const size_t ia = a.dtype().bits / 8, ib = b.dtype().bits / 8;
-  const auto* pa = static_cast<const char*>(a.data());
-  const auto* pb = static_cast<const char*>(b.data());
-  return numel(a) > 0 && numel(b) > 0 && pa < pb + numel(b) * ib && pb < pa + numel(a) * ia;
-}
-
-void require_disjoint(const char* op, std::initializer_list<Named> outs, std::initializer_list<Named> ins) {
-  for (auto o = outs.begin(); o != outs.end(); ++o) {
-    if (!o->first) continue;
-    for (const auto& [a, name] : ins)
-      if (a && overlaps(*o->first, *a))
-        throw ValueError(op_message(op, std::string(o->second) + " shares memory with " + name));
-    for (auto p = std::next(o); p != outs.end(); ++p)
-      if (p->first && overlaps(*o->first, *p->first))
-        throw ValueError(op_message(op, std::string(o->second) + " shares memory with " + p->second));
-  }
 }
 
 Dims check_dims(const char* op, int64_t G, const Array& x, const Array& w_ih, const Array& w_hh) {

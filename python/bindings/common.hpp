@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,6 +60,13 @@ void require_same_device(const Array& a, const Array& ref, const char* op, const
 void require_supported_device(const Array& a, const char* op, const char* name);
 // Raises RuntimeError when a CUDA array reaches a module built without CUDA.
 void require_cuda_built(const char* op);
+
+// An operand and its name for the checks that take several (the array may be null: an absent
+// optional operand).
+using Named = std::pair<const Array*, const char*>;
+// ValueError "[op] <out> shares memory with <other>" when an output overlaps an input or another
+// output: the kernels write outputs while still reading their inputs.
+void require_disjoint(const char* op, std::initializer_list<Named> outs, std::initializer_list<Named> ins);
 
 inline std::vector<int64_t> shape_of(const Array& a) {
   std::vector<int64_t> s(a.ndim());

@@ -10,7 +10,6 @@
 
 namespace hepnn::py::conv {
 
-using Named = std::pair<const Array*, const char*>;
 using Pair = std::pair<int64_t, int64_t>;
 
 inline const Array* opt(const OptArray& a) { return a ? &*a : nullptr; }
@@ -35,26 +34,6 @@ inline void check_index(const char* op, const Array& idx, const Array& ref, cons
   require_same_device(idx, ref, op, name);
   require_int64(idx, op, name);
   require_contiguous(idx, op, name);
-}
-
-inline bool overlaps(const Array& a, const Array& b) {
-  const auto* pa = static_cast<const char*>(a.data());
-  const auto* pb = static_cast<const char*>(b.data());
-  const int64_t na = numel(a) * (a.dtype().bits / 8), nbytes = numel(b) * (b.dtype().bits / 8);
-  return na > 0 && nbytes > 0 && pa < pb + nbytes && pb < pa + na;
-}
-
-// Outputs must not share memory with inputs or with each other.
-inline void require_disjoint(const char* op, std::initializer_list<Named> outs, std::initializer_list<Named> ins) {
-  for (auto o = outs.begin(); o != outs.end(); ++o) {
-    if (!o->first) continue;
-    for (const auto& [a, name] : ins)
-      if (a && overlaps(*o->first, *a))
-        throw ValueError(op_message(op, std::string(o->second) + " shares memory with " + name));
-    for (auto p = std::next(o); p != outs.end(); ++p)
-      if (p->first && overlaps(*o->first, *p->first))
-        throw ValueError(op_message(op, std::string(o->second) + " shares memory with " + p->second));
-  }
 }
 
 inline std::string pair_str(Pair p) {

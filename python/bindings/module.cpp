@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <sstream>
 
 namespace hepnn::py {
@@ -88,6 +89,27 @@ void require_shape(const Array& a, const std::vector<int64_t>& shape, const char
 void require_same_device(const Array& a, const Array& ref, const char* op, const char* name) {
   if (a.device_type() != ref.device_type() || a.device_id() != ref.device_id())
     throw TypeError(op_message(op, std::string(name) + " is on a different device than the other operands"));
+}
+
+namespace {
+bool overlaps(const Array& a, const Array& b) {
+  const auto* pa = static_cast<const char*>(a.data());
+  const auto* pb = static_cast<const char*>(b.data());
+  const int64_t na = numel(a) * (a.dtype().bits / 8), nbytes = numel(b) * (b.dtype().bits / 8);
+  return na > 0 && nbytes > 0 && pa < pb + nbytes && pb < pa + na;
+}
+}  // namespace
+
+void require_disjoint(const char* op, std::initializer_list<Named> outs, std::initializer_list<Named> ins) {
+  for (auto o = outs.begin(); o != outs.end(); ++o) {
+    if (!o->first) continue;
+    for (const auto& [a, name] : ins)
+      if (a && overlaps(*o->first, *a))
+        throw ValueError(op_message(op, std::string(o->second) + " shares memory with " + name));
+    for (auto p = std::next(o); p != outs.end(); ++p)
+      if (p->first && overlaps(*o->first, *p->first))
+        throw ValueError(op_message(op, std::string(o->second) + " shares memory with " + p->second));
+  }
 }
 
 void require_cuda_built(const char* op) {
