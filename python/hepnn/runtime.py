@@ -33,6 +33,7 @@ class Model:
             raise TypeError(f"[runtime] expected a path, bytes or a Model, got {type(source).__name__}")
         self.input_names = list(self._m.input_names)
         self.output_names = list(self._m.output_names)
+        self.input_dtypes = [np.dtype(d) for d in self._m.input_dtypes]
 
     @property
     def input_shapes(self):
@@ -46,8 +47,9 @@ class Model:
 
 
 class Session:
-    """Runs a Model; one Session per thread. ``run({name: array})`` returns a list of float32 arrays
-    in the model's output order. The GIL is released while the graph runs.
+    """Runs a Model; one Session per thread. ``run({name: array})`` returns a list of arrays (float32,
+    or int64/bool where the graph's outputs are) in the model's output order. Inputs are converted
+    to each input's dtype (``model.input_dtypes``). The GIL is released while the graph runs.
 
     ``threads`` is recorded for per-session thread control, not implemented yet: kernels share
     hepnn's global pool (``hepnn.set_num_threads``) and small batches run on the calling thread."""
@@ -61,7 +63,7 @@ class Session:
     def run(self, feeds: dict):
         names = self.input_names
         try:
-            arrays = [np.asarray(feeds[n], dtype=np.float32, order="C") for n in names]
+            arrays = [np.asarray(feeds[n], dtype=d, order="C") for n, d in zip(names, self.model.input_dtypes)]
         except KeyError as e:
             raise ValueError(f"[runtime] missing input {e.args[0]!r}; the model takes {names}") from None
         except TypeError:
