@@ -34,7 +34,11 @@ struct Value {
   std::vector<float> data;         // f32 constants
   std::vector<int64_t> ints;       // i64 constants
   std::vector<uint8_t> bools;      // b8 constants (0 or 1)
+  // Never null, even when empty: a null pointer means "not known" to the planner.
   const void* raw() const {
+    static const int64_t empty = 0;
+    const size_t n = elem == Elem::f32 ? data.size() : elem == Elem::i64 ? ints.size() : bools.size();
+    if (n == 0) return &empty;
     return elem == Elem::f32 ? static_cast<const void*>(data.data())
          : elem == Elem::i64 ? static_cast<const void*>(ints.data()) : static_cast<const void*>(bools.data());
   }

@@ -109,8 +109,9 @@ void run_clip(const StepPlan& p, const void* const* in, void* vy) {
   const T lo = in[1] ? *static_cast<const T*>(in[1]) : std::numeric_limits<T>::lowest();
   const T hi = in[2] ? *static_cast<const T*>(in[2]) : std::numeric_limits<T>::max();
   for (int64_t i = 0; i < p.n; ++i) {
-    const T v = x[i];
-    y[i] = v < lo ? lo : v > hi ? hi : v;
+    // NOTE: max first, then min: with min > max every element becomes max, as ONNX specifies.
+    const T v = x[i] < lo ? lo : x[i];
+    y[i] = v > hi ? hi : v;
   }
 }
 
