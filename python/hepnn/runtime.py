@@ -20,7 +20,17 @@ __all__ = ["Model", "Session"]
 
 
 class Model:
-    """A loaded, validated ONNX model (path, ``bytes`` or ``bytearray``)."""
+    """A loaded, validated ONNX model (path, ``bytes`` or ``bytearray``). ``input_dtypes`` lists
+    each input's NumPy dtype (float32, int64 or bool).
+
+    >>> import onnx, onnx.helper as h
+    >>> vi = lambda n, t: h.make_tensor_value_info(n, t, ["N", 3])
+    >>> g = h.make_graph([h.make_node("Where", ["m", "x", "x"], ["y"])], "g",
+    ...                  [vi("m", onnx.TensorProto.BOOL), vi("x", onnx.TensorProto.FLOAT)],
+    ...                  [vi("y", onnx.TensorProto.FLOAT)])
+    >>> Model(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]).SerializeToString()).input_dtypes
+    [dtype('bool'), dtype('float32')]
+    """
 
     def __init__(self, source):
         if isinstance(source, Model):
