@@ -58,6 +58,9 @@ def test_absurd_tile_expand_constant_of_shape():
     expand = [helper.make_node("Expand", ["x", "s"], ["y"])]
     refused(graph(expand, {"s": np.array([2**20, 2**20, 1, 4], np.int64)}), "Expand.*2\\^31")
     refused(graph(expand, {"s": np.array([-5, 4], np.int64)}), "Expand: invalid")
+    # Below 2^31 but beyond the expansion limit (2^25): a few bytes must not become gigabytes.
+    refused(graph(expand, {"s": np.array([2**14, 2**12, 1, 4], np.int64)}), "Expand: .*limit of 2\\^25")
+    refused(graph(tile, {"r": np.array([2**24, 2**4], np.int64)}), "Tile: .*limit of 2\\^25")
     cos = [helper.make_node("ConstantOfShape", ["s"], ["c"])]
     refused(add_to_x(cos, {"s": np.array([2**16, 2**16, 2**16], np.int64)}), "ConstantOfShape.*2\\^31")
     refused(add_to_x(cos, {"s": np.array([4, -1], np.int64)}), "ConstantOfShape: invalid")

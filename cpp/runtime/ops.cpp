@@ -109,6 +109,9 @@ void infer_step(const Step& s, const std::vector<InferIn>& in, Shape& out, Shape
     default: infer_shape_op(s, in, out, p); break;
   }
   p.n = checked_numel(out, s.op + " output");
+  if (s.kind == StepKind::range || s.kind == StepKind::constant_of_shape || s.kind == StepKind::tile ||
+      s.kind == StepKind::expand)
+    check_expansion(s, p);
   if (s.out2 >= 0) p.n2 = checked_numel(out2, s.op + " output");
 }
 

@@ -49,6 +49,11 @@ void run_step(const Step& s, const StepPlan& p, const void* const* in, void* out
 // Largest value that constant folding materialises (elements); larger ones run as ordinary steps.
 constexpr int64_t kMaxFoldElements = int64_t(1) << 24;
 
+// Largest output of the ops that expand a small input into a large one (Range, ConstantOfShape,
+// Tile, Expand): a few bytes of a hostile file must not make the plan allocate gigabytes.
+// NOTE: 2^25 elements (128 MiB of float32) covers B x N x F masks of large batches.
+constexpr int64_t kMaxExpandElements = int64_t(1) << 25;
+
 // ---- per-group entry points (ops_*.cpp) ----
 void infer_linear(const Step&, const std::vector<InferIn>&, Shape&, StepPlan&);
 void run_linear(const Step&, const StepPlan&, const void* const*, void*);
@@ -71,6 +76,8 @@ int64_t prod(const Shape& s, size_t b, size_t e);
 Shape broadcast_plan(const Step& s, const Shape& a, const Shape& b, const Shape* c, StepPlan& p);
 // Normalises an axis against rank r (negative counts from the end); refuses out-of-range axes.
 int64_t norm_axis(const Step& s, int64_t axis, int64_t r, const char* what);
+// Refuses an expanding op's output beyond kMaxExpandElements (ops_shape.cpp).
+void check_expansion(const Step& s, const StepPlan& p);
 // The int64 values of a shape-defining input, which must be known before running.
 std::vector<int64_t> known_ints(const Step& s, const InferIn& in, const char* what);
 

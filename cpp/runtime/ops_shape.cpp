@@ -287,6 +287,11 @@ void infer_shape_op(const Step& s, const std::vector<InferIn>& in, Shape& out, S
   }
 }
 
+void check_expansion(const Step& s, const StepPlan& p) {
+  if (p.n > kMaxExpandElements)
+    op_fail(s, "the output would have " + std::to_string(p.n) + " elements, more than the runtime's limit of 2^25 for " + s.op);
+}
+
 void run_shape_op(const Step& s, const StepPlan& p, const void* const* in, void* y) {
   const size_t es = elem_size(s.elem);
   switch (s.kind) {
