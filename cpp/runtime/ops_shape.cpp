@@ -331,7 +331,9 @@ void run_shape_op(const Step& s, const StepPlan& p, const void* const* in, void*
       }
       break;
     }
-    case StepKind::shape: std::memcpy(y, p.v.data(), p.v.size() * 8); break;
+    case StepKind::shape:
+      if (!p.v.empty()) std::memcpy(y, p.v.data(), p.v.size() * 8);
+      break;
     case StepKind::constant_of_shape:
       if (s.elem == Elem::f32) std::fill_n(static_cast<float*>(y), p.n, s.fill_f);
       else if (s.elem == Elem::i64) std::fill_n(static_cast<int64_t*>(y), p.n, s.fill_i);

@@ -139,7 +139,7 @@ void Session::plan(bool memory) {
     if (s.out2 >= 0) store(s.out2, p.n2 * 8);
     fold_scratch.assign(p.scratch / 8 + 1, 0);
     for (size_t i = 0; i < s.in.size(); ++i) in_ptrs_[i] = s.in[i] >= 0 ? known_[s.in[i]] : nullptr;
-    run_step(s, p, in_ptrs_.data(), ptr_[s.out], s.out2 >= 0 ? ptr_[s.out2] : nullptr, fold_scratch.data());
+    if (p.n || p.n2) run_step(s, p, in_ptrs_.data(), ptr_[s.out], s.out2 >= 0 ? ptr_[s.out2] : nullptr, fold_scratch.data());
     p.folded = true;
   }
   if (memory) plan_memory();
