@@ -90,3 +90,48 @@ def test_fuzz_loader_mutations(tmp_path):
     seeds += sorted(str(p) for p in (ROOT / "tests" / "cpp" / "corpus").glob("*.onnx"))
     r = subprocess.run([str(exe), "50000", *seeds], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "no crash" in r.stdout, r.stdout + r.stderr
+
+
+def test_c_api_shape_subgraph_model(tmp_path):
+    """The C API program on a graph of the non-layer ops: a torch-style shape subgraph into Reshape,
+    ReduceMean, Greater/Where/ReduceSum (a masked sum), TopK (values and cast indices), Gather,
+    Concat, Gemm. Steady-state runs must not allocate (TopK's scratch belongs to the session)."""
+    exe = build_program()
+    rng = np.random.default_rng(1)
+    w = (rng.standard_normal((4, 12)) / 4).astype(np.float32)
+    i64 = lambda v: np.array(v, np.int64)  # noqa: E731
+    inits = {"zero": i64(0), "ax0": i64([0]), "tail": i64([3, 4]), "k": i64([2]), "cols": i64([0, 5]),
+             "fz": np.array(0, np.float32), "W": w}
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "zero"], ["b"], axis=0),
+             helper.make_node("Unsqueeze", ["b", "ax0"], ["bu"]),
+             helper.make_node("Concat", ["bu", "tail"], ["spec"], axis=0),
+             helper.make_node("Reshape", ["x", "spec"], ["xr"]),
+             helper.make_node("ReduceMean", ["xr"], ["mean"], axes=[2], keepdims=0),
+             helper.make_node("Greater", ["xr", "fz"], ["pos"]), helper.make_node("Where", ["pos", "xr", "fz"], ["xp"]),
+             helper.make_node("ReduceSum", ["xp", "m1"], ["psum"], keepdims=0),
+             helper.make_node("TopK", ["x", "k"], ["tv", "ti"], axis=1), helper.make_node("Cast", ["ti"], ["tf"], to=1),
+             helper.make_node("Gather", ["x", "cols"], ["g"], axis=1),
+             helper.make_node("Concat", ["mean", "psum", "tv", "tf", "g"], ["z"], axis=1),
+             helper.make_node("Gemm", ["z", "W"], ["y"], transB=1)]
+    inits["m1"] = i64([-1])
+    g = helper.make_graph(nodes, "shapes", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 12])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+                          [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    model = tmp_path / "shapes.onnx"
+    model.write_bytes(m.SerializeToString())
+    x = rng.standard_normal((7, 12)).astype(np.float32)
+    (tmp_path / "x.bin").write_bytes(x.tobytes())
+    r = subprocess.run([str(exe), str(model), str(tmp_path / "x.bin"), "7", "12", str(tmp_path / "y.bin")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "OK" in r.stdout, r.stdout + r.stderr
+    assert int(re.search(r"allocations_in_1000_runs (\d+)", r.stdout).group(1)) == 0
+    y = np.frombuffer((tmp_path / "y.bin").read_bytes(), np.float32).reshape(7, 4)
+    xd = x.astype(np.float64)
+    xr = xd.reshape(7, 3, 4)
+    order = np.argsort(-x, axis=1, kind="stable")[:, :2]
+    z = np.concatenate([xr.mean(2), np.where(xr > 0, xr, 0).sum(2), np.take_along_axis(xd, order, 1), order,
+                        xd[:, [0, 5]]], 1)
+    np.testing.assert_allclose(y, z @ w.T, rtol=1e-5, atol=1e-5)
+    print(r.stdout)

@@ -18,10 +18,10 @@ struct hepnn_model {
 
 struct hepnn_session {
   hepnn::rt::Session session;
-  std::vector<const float*> in_data;
+  std::vector<const void*> in_data;
   std::vector<const int64_t*> in_shapes;
   std::vector<int32_t> in_ndims;
-  std::vector<float*> out_data;
+  std::vector<void*> out_data;
   bool ran = false;
 };
 
@@ -110,6 +110,17 @@ hepnn_status hepnn_model_input_shape(const hepnn_model* model, int32_t index, in
   return copy_shape(model->model->input_dims[index], dims, capacity, ndim);
 }
 
+hepnn_dtype hepnn_model_input_dtype(const hepnn_model* model, int32_t index) {
+  if (!model || index < 0 || size_t(index) >= model->input_names.size()) return hepnn_dtype(0);
+  const auto& m = *model->model;
+  return hepnn_dtype(int(m.values[m.inputs[index]].elem));
+}
+hepnn_dtype hepnn_model_output_dtype(const hepnn_model* model, int32_t index) {
+  if (!model || index < 0 || size_t(index) >= model->output_names.size()) return hepnn_dtype(0);
+  const auto& m = *model->model;
+  return hepnn_dtype(int(m.values[m.outputs[index]].elem));
+}
+
 hepnn_status hepnn_session_create(const hepnn_model* model, int32_t threads, hepnn_session** session) {
   if (!model || !session) return set_error(HEPNN_ERROR_INVALID_ARGUMENT, "[runtime] null argument to hepnn_session_create");
   *session = nullptr;
@@ -175,7 +186,7 @@ hepnn_status hepnn_session_run(hepnn_session* session, const hepnn_input* inputs
       const int64_t need = s.session.output_numel(idx);
       if (o.capacity < need || (need && !o.data))
         throw hepnn::ValueError("[runtime] output '" + m.values[m.outputs[idx]].name + "' needs " +
-                                std::to_string(need) + " floats, the buffer holds " + std::to_string(o.capacity));
+                                std::to_string(need) + " elements, the buffer holds " + std::to_string(o.capacity));
       s.out_data[idx] = o.data;
     }
     s.session.run(s.in_data.data(), s.out_data.data());

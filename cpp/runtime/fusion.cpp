@@ -14,7 +14,7 @@ int64_t numel(const std::vector<int64_t>& s) {
   return n;
 }
 
-bool is_float_const(const Model& m, int v) { return v >= 0 && m.values[v].is_const && !m.values[v].is_int; }
+bool is_float_const(const Model& m, int v) { return v >= 0 && m.values[v].is_const && m.values[v].elem == Elem::f32; }
 
 // A rank-0 float constant close to `want` (rank 0, so the rewrite cannot change the output shape).
 bool scalar_near(const Model& m, int v, double want) {
@@ -57,11 +57,12 @@ void fuse_gelu(Model& m) {
   for (size_t k = 0; k < m.steps.size(); ++k) {
     Step& d = m.steps[k];
     // x / sqrt(2) -> erf -> + 1 -> * x -> * 0.5 (the last two in either order of operands)
-    if (dead[k] || d.kind != StepKind::binary || d.bin != BinOp::div || !scalar_near(m, d.in[1], std::sqrt(2.0)))
+    if (dead[k] || d.kind != StepKind::binary || d.bin != BinOp::div || d.elem != Elem::f32 ||
+        !scalar_near(m, d.in[1], std::sqrt(2.0)))
       continue;
     const int x = d.in[0];
-    const int e = next(int(k), StepKind::erf);
-    if (e < 0) continue;
+    const int e = next(int(k), StepKind::unary);
+    if (e < 0 || m.steps[e].un != UnOp::erf) continue;
     const int a = next(e, StepKind::binary);
     if (a < 0 || m.steps[a].bin != BinOp::add || !scalar_near(m, other(m.steps[a], m.steps[e].out), 1.0)) continue;
     const int p = next(a, StepKind::binary);

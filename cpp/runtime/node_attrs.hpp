@@ -3,6 +3,7 @@
 #pragma once
 #include <set>
 #include <string>
+#include <vector>
 
 #include "core/error.hpp"
 #include "runtime/onnx_model.hpp"
@@ -24,6 +25,20 @@ class NodeAttrs {
   std::string get_string(const char* name, const std::string& def) {
     const OnnxAttribute* a = find(name, kAttrString);
     return a ? a->s : def;
+  }
+  std::vector<int64_t> get_ints(const char* name, const std::vector<int64_t>& def) {
+    const OnnxAttribute* a = find(name, kAttrInts);
+    return a ? a->ints : def;
+  }
+  bool has(const char* name) const {
+    for (const OnnxAttribute& a : n_.attributes)
+      if (a.name == name) return true;
+    return false;
+  }
+  // The tensor attribute `name`, or null.
+  const OnnxTensor* get_tensor(const char* name) {
+    const OnnxAttribute* a = find(name, kAttrTensor);
+    return a && a->t.size() == 1 ? &a->t[0] : nullptr;
   }
   void finish() const {
     for (const OnnxAttribute& a : n_.attributes)

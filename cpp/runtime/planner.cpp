@@ -1,10 +1,12 @@
-// Session planning: shape inference for the given input shapes, per-step kernel parameters, and a
-// static memory plan in which buffers are reused once their value is dead (liveness by step).
+// Session planning: shape inference for the given input shapes (ops.cpp infer_step), folding of
+// every step whose inputs are known before running (constants, and shape subgraphs such as
+// Shape -> Gather -> Unsqueeze -> Concat -> Reshape, which become constants for these shapes), and
+// a static memory plan in which buffers are reused once their value is dead (liveness by step).
 #include <algorithm>
 #include <iterator>
 #include <set>
-#include <utility>
 #include <string>
+#include <utility>
 
 #include "core/error.hpp"
 #include "runtime/onnx_model.hpp"
@@ -15,27 +17,8 @@ namespace {
 
 [[noreturn]] void fail(const std::string& what) { throw ValueError("[runtime] " + what); }
 
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string r = "(";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + (s.size() == 1 ? ",)" : ")");
-}
-
-int64_t checked_numel(const std::vector<int64_t>& s, const std::string& what) {
-  int64_t n = 1;
-  for (int64_t d : s) {
-    if (d < 0) fail(what + " has a negative dimension");
-    if (d > kMaxElements || (d > 0 && n > kMaxElements / d)) fail(what + " has more than 2^31 elements");
-    n *= d;
-  }
-  return n;
-}
-
-int64_t prod(const std::vector<int64_t>& s, size_t b, size_t e) {
-  int64_t n = 1;
-  for (size_t i = b; i < e; ++i) n *= s[i];
-  return n;
-}
+// Bytes a session may hold in values folded at plan time (beyond it, steps run normally).
+constexpr int64_t kMaxFoldBytes = int64_t(1) << 28;
 
 }  // namespace
 
@@ -44,13 +27,19 @@ Session::Session(std::shared_ptr<const Model> model, int threads) : model_(std::
   if (threads < 1) throw ValueError("[runtime] threads must be >= 1, got " + std::to_string(threads));
   const size_t nv = model_->values.size();
   shapes_.resize(nv);
+  known_.assign(nv, nullptr);
+  folded_.resize(nv);
   ptr_.assign(nv, nullptr);
+  size_t max_in = 0;
+  for (const Step& s : model_->steps) max_in = std::max(max_in, s.in.size());
+  in_ptrs_.resize(max_in);
   for (size_t v = 0; v < nv; ++v) {
     const Value& val = model_->values[v];
     if (val.is_const) {
       shapes_[v] = val.shape;
-      // Constants are never written: the executor only writes step outputs, which live in the arena.
-      ptr_[v] = const_cast<float*>(val.data.data());
+      known_[v] = val.raw();
+      // Constants are never written: the executor only writes step outputs (arena or folded).
+      ptr_[v] = const_cast<void*>(val.raw());
     }
   }
   plans_.resize(model_->steps.size());
@@ -61,19 +50,18 @@ int64_t Session::output_numel(size_t i) const {
   return prod(s, 0, s.size());
 }
 
-void Session::prepare(const int64_t* const* shapes, const int32_t* ndims) {
+size_t Session::live_steps() const {
+  size_t n = 0;
+  for (const StepPlan& p : plans_) n += !p.folded;
+  return n;
+}
+
+void Session::set_input_shapes(const int64_t* const* shapes, const int32_t* ndims) {
   const Model& m = *model_;
-  bool same = planned_;
-  for (size_t i = 0; same && i < m.inputs.size(); ++i) {
-    const auto& s = shapes_[m.inputs[i]];
-    same = ndims[i] >= 0 && size_t(ndims[i]) == s.size() && std::equal(s.begin(), s.end(), shapes[i]);
-  }
-  if (same) return;
-  planned_ = false;
   for (size_t i = 0; i < m.inputs.size(); ++i) {
     const std::string& name = m.values[m.inputs[i]].name;
     if (ndims[i] < 0 || ndims[i] > 8) fail("input '" + name + "' has " + std::to_string(ndims[i]) + " dimensions");
-    std::vector<int64_t> s(shapes[i], shapes[i] + ndims[i]);
+    Shape s(shapes[i], shapes[i] + ndims[i]);
     checked_numel(s, "input '" + name + "'");
     const auto& want = m.input_dims[i];
     bool ok = !m.input_has_shape[i] || want.size() == s.size();
@@ -85,185 +73,100 @@ void Session::prepare(const int64_t* const* shapes, const int32_t* ndims) {
     }
     shapes_[m.inputs[i]] = std::move(s);
   }
-  plan();
+}
+
+void Session::prepare(const int64_t* const* shapes, const int32_t* ndims) {
+  const Model& m = *model_;
+  bool same = planned_;
+  for (size_t i = 0; same && i < m.inputs.size(); ++i) {
+    const auto& s = shapes_[m.inputs[i]];
+    same = ndims[i] >= 0 && size_t(ndims[i]) == s.size() && std::equal(s.begin(), s.end(), shapes[i]);
+  }
+  if (same) return;
+  planned_ = false;
+  set_input_shapes(shapes, ndims);
+  plan(true);
   planned_ = true;
 }
 
-void Session::plan() {
-  for (size_t k = 0; k < model_->steps.size(); ++k) plan_step(k);
-  plan_memory();
+void Session::check_shapes(const std::vector<Shape>& shapes) {
+  std::vector<const int64_t*> ptrs;
+  std::vector<int32_t> nd;
+  for (const Shape& s : shapes) {
+    ptrs.push_back(s.data());
+    nd.push_back(int32_t(s.size()));
+  }
+  planned_ = false;
+  set_input_shapes(ptrs.data(), nd.data());
+  plan(false);
 }
 
-void Session::plan_step(size_t k) {
+void Session::plan(bool memory) {
   const Model& m = *model_;
-  const Step& s = m.steps[k];
-  StepPlan& p = plans_[k];
-  p = StepPlan{};
-  const std::vector<int64_t>& x = shapes_[s.in[0]];
-  std::vector<int64_t> out;
-  auto need = [&](bool ok, const std::string& what) {
-    if (!ok) fail(s.op + ": " + what);
-  };
-  switch (s.kind) {
-    case StepKind::linear: {
-      const auto& w = shapes_[s.in[1]];
-      // From Gemm: 2-D input only (ONNX Gemm). From MatMul: any rank >= 1, numpy style.
-      need(s.rank2_input ? x.size() == 2 : !x.empty(),
-           "input has shape " + shape_str(x) + ", expected " + (s.rank2_input ? "2-D" : "at least 1-D"));
-      need(x.back() == w[1], "input has shape " + shape_str(x) + ", the weight expects " + std::to_string(w[1]) + " features");
-      p.M = prod(x, 0, x.size() - 1);
-      p.K = w[1];
-      p.N = w[0];
-      out = x;
-      out.back() = p.N;
-      break;
+  for (size_t v = 0; v < m.values.size(); ++v)
+    if (!m.values[v].is_const) {
+      known_[v] = nullptr;
+      folded_[v].clear();
     }
-    case StepKind::gemm: {
-      const auto& b = shapes_[s.in[1]];
-      need(x.size() == 2 && b.size() == 2, "A and B must be 2-D, got " + shape_str(x) + " and " + shape_str(b));
-      p.M = s.trans_a ? x[1] : x[0];
-      p.K = s.trans_a ? x[0] : x[1];
-      const int64_t kb = s.trans_b ? b[1] : b[0];
-      p.N = s.trans_b ? b[0] : b[1];
-      need(p.K == kb, "inner dimensions differ: A " + shape_str(x) + ", B " + shape_str(b));
-      if (s.in[2] >= 0 && s.g_beta != 0.0f) {
-        const auto& c = shapes_[s.in[2]];
-        need(c.size() <= 2, "C has shape " + shape_str(c));
-        const int64_t cr = c.size() == 2 ? c[0] : 1, cc = c.empty() ? 1 : c.back();
-        need((cr == 1 || cr == p.M) && (cc == 1 || cc == p.N),
-             "C of shape " + shape_str(c) + " does not broadcast to (" + std::to_string(p.M) + ", " + std::to_string(p.N) + ")");
-        p.c_rows = cr;
-        p.c_cols = cc;
-      }
-      out = {p.M, p.N};
-      break;
+  int64_t folded_bytes = 0;
+  std::vector<InferIn> ins;
+  Shape out2;
+  std::vector<int64_t> fold_scratch;
+  for (size_t k = 0; k < m.steps.size(); ++k) {
+    const Step& s = m.steps[k];
+    StepPlan& p = plans_[k];
+    ins.assign(s.in.size(), InferIn{});
+    bool all_known = true;
+    for (size_t i = 0; i < s.in.size(); ++i) {
+      const int v = s.in[i];
+      if (v < 0) continue;
+      ins[i] = InferIn{&shapes_[v], known_[v], m.values[v].elem};
+      all_known &= known_[v] != nullptr;
     }
-    case StepKind::matmul: {
-      // numpy matmul: a 1-D left operand is a row, a 1-D right operand a column (both dropped from
-      // the output); batch dimensions broadcast.
-      const auto& y = shapes_[s.in[1]];
-      need(!x.empty() && !y.empty(), "operands must be at least 1-D, got " + shape_str(x) + " and " + shape_str(y));
-      const std::vector<int64_t> a = x.size() == 1 ? std::vector<int64_t>{1, x[0]} : x;
-      const std::vector<int64_t> b = y.size() == 1 ? std::vector<int64_t>{y[0], 1} : y;
-      p.M = a[a.size() - 2];
-      p.K = a.back();
-      p.N = b.back();
-      need(b[b.size() - 2] == p.K, "inner dimensions differ: " + shape_str(x) + " @ " + shape_str(y));
-      const size_t ra = a.size() - 2, rb = b.size() - 2, r = std::max(ra, rb);
-      need(r <= 6, "more than 6 batch dimensions");
-      p.rank = int(r);
-      int64_t sa = p.M * p.K, sb = p.K * p.N;
-      bool a_full = true, b_full = true, a_none = true, b_none = true;
-      for (size_t i = r; i-- > 0;) {
-        const int64_t da = i + ra >= r ? a[i + ra - r] : 1, db = i + rb >= r ? b[i + rb - r] : 1;
-        need(da == db || da == 1 || db == 1,
-             "batch dimensions of " + shape_str(x) + " and " + shape_str(y) + " do not broadcast");
-        p.dims[i] = da == 1 ? db : da;
-        p.sa[i] = da == 1 ? 0 : sa;
-        p.sb[i] = db == 1 ? 0 : sb;
-        a_full &= da == p.dims[i];
-        b_full &= db == p.dims[i];
-        a_none &= da == 1;
-        b_none &= db == 1;
-        sa *= da;
-        sb *= db;
-        out.push_back(p.dims[i]);
-      }
-      std::reverse(out.begin(), out.end());
-      p.batch = prod(out, 0, out.size());
-      // Layouts one gemm_batched call covers: each operand either spans the whole batch or is shared.
-      p.general = !((a_full || a_none) && (b_full || b_none));
-      p.stride_a = a_none ? 0 : p.M * p.K;
-      p.stride_b = b_none ? 0 : p.K * p.N;
-      if (x.size() > 1) out.push_back(p.M);
-      if (y.size() > 1) out.push_back(p.N);
-      break;
-    }
-    case StepKind::binary: {
-      const auto& y = shapes_[s.in[1]];
-      const size_t r = std::max(x.size(), y.size());
-      need(r <= 8, "more than 8 dimensions");
-      out.assign(r, 1);
-      p.rank = int(r);
-      int64_t sa = 1, sb = 1;
-      for (size_t i = r; i-- > 0;) {
-        const size_t ia = i + x.size() - r, ib = i + y.size() - r;  // wraps when absent
-        const int64_t da = i + x.size() >= r ? x[ia] : 1, db = i + y.size() >= r ? y[ib] : 1;
-        need(da == db || da == 1 || db == 1, "shapes " + shape_str(x) + " and " + shape_str(y) + " do not broadcast");
-        out[i] = da == 1 ? db : da;
-        p.dims[i] = out[i];
-        p.sa[i] = da == 1 ? 0 : sa;
-        p.sb[i] = db == 1 ? 0 : sb;
-        sa *= da;
-        sb *= db;
-      }
-      break;
-    }
-    case StepKind::softmax: {
-      const int64_t r = int64_t(x.size());
-      need(r >= 1, "input must have at least one dimension");
-      need(s.axis >= -r && s.axis < r, "axis " + std::to_string(s.axis) + " out of range for " + shape_str(x));
-      const size_t ax = size_t(s.axis < 0 ? s.axis + r : s.axis);
-      p.outer = prod(x, 0, ax);
-      p.dim = x[ax];
-      p.inner = prod(x, ax + 1, x.size());
-      out = x;
-      break;
-    }
-    case StepKind::act:
-    case StepKind::erf:
-    case StepKind::copy: out = x; break;
-    case StepKind::flatten: {
-      const int64_t r = int64_t(x.size());
-      need(s.axis >= -r && s.axis <= r, "axis " + std::to_string(s.axis) + " out of range for " + shape_str(x));
-      const size_t ax = size_t(s.axis < 0 ? s.axis + r : s.axis);
-      out = {prod(x, 0, ax), prod(x, ax, x.size())};
-      break;
-    }
-    case StepKind::reshape: {
-      const int64_t n = prod(x, 0, x.size());
-      int64_t known = 1;
-      int minus = -1;
-      out = s.shape_spec;
-      for (size_t i = 0; i < out.size(); ++i) {
-        if (out[i] == 0 && !s.allowzero) {
-          need(i < x.size(), "target dimension " + std::to_string(i) + " copies a dimension the input lacks");
-          out[i] = x[i];
-        }
-        if (out[i] == -1) minus = int(i);
-        else known *= out[i];
-        need(known <= kMaxElements, "target shape too large");
-      }
-      if (minus >= 0) {
-        need(known != 0 && n % known == 0, "cannot infer -1 for " + shape_str(x) + " -> " + shape_str(s.shape_spec));
-        out[minus] = n / known;
-      }
-      need(prod(out, 0, out.size()) == n, "cannot reshape " + shape_str(x) + " to " + shape_str(out));
-      break;
-    }
+    infer_step(s, ins, shapes_[s.out], out2, p);
+    if (s.out2 >= 0) shapes_[s.out2] = out2;
+    // Shape reads only its input's shape, which is known here for any input.
+    const bool foldable = all_known || s.kind == StepKind::shape;
+    const int64_t bytes = p.n * int64_t(elem_size(s.elem)) + p.n2 * 8;
+    if (!foldable || p.n > kMaxFoldElements || folded_bytes + bytes > kMaxFoldBytes) continue;
+    folded_bytes += bytes;
+    auto store = [&](int v, int64_t nbytes) {
+      folded_[v].assign(size_t((nbytes + 7) / 8) + 1, 0);
+      known_[v] = folded_[v].data();
+      ptr_[v] = folded_[v].data();
+    };
+    store(s.out, p.n * int64_t(elem_size(s.elem)));
+    if (s.out2 >= 0) store(s.out2, p.n2 * 8);
+    fold_scratch.assign(p.scratch / 8 + 1, 0);
+    for (size_t i = 0; i < s.in.size(); ++i) in_ptrs_[i] = s.in[i] >= 0 ? known_[s.in[i]] : nullptr;
+    if (p.n || p.n2) run_step(s, p, in_ptrs_.data(), ptr_[s.out], s.out2 >= 0 ? ptr_[s.out2] : nullptr, fold_scratch.data());
+    p.folded = true;
   }
-  p.n = checked_numel(out, s.op + " output");
-  shapes_[s.out] = std::move(out);
+  if (memory) plan_memory();
 }
 
 void Session::plan_memory() {
   const Model& m = *model_;
   const size_t nv = m.values.size(), ns = m.steps.size();
   std::vector<int64_t> last(nv, -1);
-  for (size_t k = 0; k < ns; ++k)
+  size_t scratch = 0;
+  for (size_t k = 0; k < ns; ++k) {
+    if (plans_[k].folded) continue;
+    scratch = std::max(scratch, plans_[k].scratch);
     for (int v : m.steps[k].in)
       if (v >= 0) last[v] = int64_t(k);
+  }
   for (int v : m.outputs) last[v] = int64_t(ns);
   // Slots: a value takes the smallest free slot that fits, else grows the largest free one, else
-  // a new slot. Capacities are in floats, rounded to 16 (64-byte alignment within the arena).
+  // a new slot. Capacities are in 4-byte units, rounded to 16 (64-byte alignment in the arena).
   // Free slots sit in a set ordered by capacity, so planning is O(n log n) even for huge graphs.
   std::vector<int64_t> cap;
   std::set<std::pair<int64_t, int>> free_slots;
   std::vector<int> slot_of(nv, -1);
   auto release = [&](int slot) { free_slots.insert({cap[slot], slot}); };
-  for (size_t k = 0; k < ns; ++k) {
-    const Step& s = m.steps[k];
-    const int64_t need = std::max<int64_t>(16, (plans_[k].n + 15) / 16 * 16);
+  auto take = [&](int v, int64_t n) {
+    const int64_t units = (n * int64_t(elem_size(m.values[v].elem)) + 3) / 4;
+    const int64_t need = std::max<int64_t>(16, (units + 15) / 16 * 16);
     int slot;
     auto it = free_slots.lower_bound({need, -1});
     if (it == free_slots.end() && !free_slots.empty()) it = std::prev(free_slots.end());
@@ -275,8 +178,15 @@ void Session::plan_memory() {
       slot = int(cap.size());
       cap.push_back(need);
     }
-    slot_of[s.out] = slot;
-    if (last[s.out] <= int64_t(k)) release(slot);  // never read: reusable at once
+    slot_of[v] = slot;
+  };
+  for (size_t k = 0; k < ns; ++k) {
+    if (plans_[k].folded) continue;
+    const Step& s = m.steps[k];
+    take(s.out, plans_[k].n);
+    if (s.out2 >= 0) take(s.out2, plans_[k].n2);
+    for (int o : {s.out, s.out2})
+      if (o >= 0 && last[o] <= int64_t(k)) release(slot_of[o]);  // never read: reusable at once
     for (size_t i = 0; i < s.in.size(); ++i) {
       const int v = s.in[i];
       const bool repeated = std::find(s.in.begin(), s.in.begin() + i, v) != s.in.begin() + i;
@@ -289,8 +199,9 @@ void Session::plan_memory() {
     base[c] = total;
     total += cap[c];
   }
-  if (total > kMaxElements * 4) fail("the plan needs more than 2^33 floats of scratch memory");
+  if (total > kMaxElements * 4) fail("the plan needs more than 2^35 bytes of scratch memory");
   arena_.assign(size_t(total) + 16, 0.0f);
+  scratch_.assign(scratch / 8 + 1, 0);
   // NOTE: vector storage is 16-byte aligned; start at the next 64-byte boundary.
   float* aligned = arena_.data();
   while (reinterpret_cast<uintptr_t>(aligned) % 64) ++aligned;

@@ -20,7 +20,17 @@ __all__ = ["Model", "Session"]
 
 
 class Model:
-    """A loaded, validated ONNX model (path, ``bytes`` or ``bytearray``)."""
+    """A loaded, validated ONNX model (path, ``bytes`` or ``bytearray``). ``input_dtypes`` lists
+    each input's NumPy dtype (float32, int64 or bool).
+
+    >>> import onnx, onnx.helper as h
+    >>> vi = lambda n, t: h.make_tensor_value_info(n, t, ["N", 3])
+    >>> g = h.make_graph([h.make_node("Where", ["m", "x", "x"], ["y"])], "g",
+    ...                  [vi("m", onnx.TensorProto.BOOL), vi("x", onnx.TensorProto.FLOAT)],
+    ...                  [vi("y", onnx.TensorProto.FLOAT)])
+    >>> Model(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]).SerializeToString()).input_dtypes
+    [dtype('bool'), dtype('float32')]
+    """
 
     def __init__(self, source):
         if isinstance(source, Model):
@@ -33,6 +43,7 @@ class Model:
             raise TypeError(f"[runtime] expected a path, bytes or a Model, got {type(source).__name__}")
         self.input_names = list(self._m.input_names)
         self.output_names = list(self._m.output_names)
+        self.input_dtypes = [np.dtype(d) for d in self._m.input_dtypes]
 
     @property
     def input_shapes(self):
@@ -46,8 +57,9 @@ class Model:
 
 
 class Session:
-    """Runs a Model; one Session per thread. ``run({name: array})`` returns a list of float32 arrays
-    in the model's output order. The GIL is released while the graph runs.
+    """Runs a Model; one Session per thread. ``run({name: array})`` returns a list of arrays (float32,
+    or int64/bool where the graph's outputs are) in the model's output order. Inputs are converted
+    to each input's dtype (``model.input_dtypes``). The GIL is released while the graph runs.
 
     ``threads`` is recorded for per-session thread control, not implemented yet: kernels share
     hepnn's global pool (``hepnn.set_num_threads``) and small batches run on the calling thread."""
@@ -61,7 +73,7 @@ class Session:
     def run(self, feeds: dict):
         names = self.input_names
         try:
-            arrays = [np.asarray(feeds[n], dtype=np.float32, order="C") for n in names]
+            arrays = [np.asarray(feeds[n], dtype=d, order="C") for n, d in zip(names, self.model.input_dtypes)]
         except KeyError as e:
             raise ValueError(f"[runtime] missing input {e.args[0]!r}; the model takes {names}") from None
         except TypeError:

@@ -15,7 +15,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (hepnn_session_create(model, 1, &session) == HEPNN_OK) {
     const int n_in = hepnn_model_num_inputs(model);
     static const int64_t shapes[4][2] = {{1, 4}, {2, 5}, {3, 1}, {1, 30}};
-    std::vector<float> x(256, 0.5f), y(4096);
+    // Inputs and outputs may be int64 or bool: buffers hold their element counts in the widest type.
+    std::vector<float> x(256, 0.5f);
+    std::vector<int64_t> y(4096);
     for (const auto& shape : shapes) {
       std::vector<hepnn_input> in;
       for (int i = 0; i < n_in; ++i) in.push_back({nullptr, i, x.data(), shape, 2});

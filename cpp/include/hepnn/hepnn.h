@@ -1,6 +1,6 @@
 /* hepnn embeddable inference runtime: C API.
  * Load an ONNX model once (immutable, shareable across threads), create one session per thread,
- * run with caller-owned float32 buffers. Every call returns a status; hepnn_last_error() gives
+ * run with caller-owned buffers (float32, or int64/bool where the model's inputs and outputs are). Every call returns a status; hepnn_last_error() gives
  * the message of the calling thread's last failure. */
 #ifndef HEPNN_HEPNN_H
 #define HEPNN_HEPNN_H
@@ -29,20 +29,25 @@ typedef enum hepnn_status {
 typedef struct hepnn_model hepnn_model;     /* immutable after load; share across threads */
 typedef struct hepnn_session hepnn_session; /* scratch memory; one per thread */
 
-/* One input: chosen by name, or by index when name is NULL. Shape in elements, row-major data. */
+/* Element types of inputs and outputs (ONNX's TensorProto codes). bool is one byte, 0 or 1. */
+typedef enum hepnn_dtype { HEPNN_FLOAT32 = 1, HEPNN_INT64 = 7, HEPNN_BOOL = 9 } hepnn_dtype;
+
+/* One input: chosen by name, or by index when name is NULL. Shape in elements, row-major data of
+ * the input's element type (hepnn_model_input_dtype). */
 typedef struct hepnn_input {
   const char* name;
   int32_t index;
-  const float* data;
+  const void* data;
   const int64_t* shape;
   int32_t ndim;
 } hepnn_input;
 
-/* One requested output: by name, or by index when name is NULL; capacity in floats. */
+/* One requested output: by name, or by index when name is NULL; capacity in elements of the
+ * output's element type (hepnn_model_output_dtype). */
 typedef struct hepnn_output {
   const char* name;
   int32_t index;
-  float* data;
+  void* data;
   int64_t capacity;
 } hepnn_output;
 
@@ -59,6 +64,10 @@ HEPNN_API const char* hepnn_model_output_name(const hepnn_model* model, int32_t 
  * capacity dims and the true rank into *ndim. */
 HEPNN_API hepnn_status hepnn_model_input_shape(const hepnn_model* model, int32_t index, int64_t* dims,
                                                int32_t capacity, int32_t* ndim);
+
+/* Element type of input / output `index`; 0 when index is out of range. */
+HEPNN_API hepnn_dtype hepnn_model_input_dtype(const hepnn_model* model, int32_t index);
+HEPNN_API hepnn_dtype hepnn_model_output_dtype(const hepnn_model* model, int32_t index);
 
 /* threads (>= 1): recorded for per-session thread control, which is not implemented yet: kernels
  * share hepnn's global pool, and small batches (the per-event case) run on the calling thread. */

@@ -63,6 +63,8 @@ class Model {
     detail::check(hepnn_model_input_shape(m_, i, d.data(), nd, &nd));
     return d;
   }
+  hepnn_dtype input_dtype(int i) const { return hepnn_model_input_dtype(m_, i); }
+  hepnn_dtype output_dtype(int i) const { return hepnn_model_output_dtype(m_, i); }
   const hepnn_model* handle() const { return m_; }
 
  private:
@@ -73,15 +75,16 @@ class Model {
   hepnn_model* m_ = nullptr;
 };
 
+// data: float32, or int64_t / bool (one byte) where the model's input has that element type.
 struct Input {
   std::string name;
-  const float* data;
+  const void* data;
   std::vector<int64_t> shape;
 };
 struct Output {
   std::string name;
-  float* data;
-  int64_t capacity;
+  void* data;
+  int64_t capacity;  // elements
 };
 
 class Session {
