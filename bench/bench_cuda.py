@@ -13,6 +13,8 @@ Cases (all float32; medians of --repeats timings, each a loop of calls closed by
   cnn       the jet-image CNN of bench_conv.py (B=64, 1x40x40) training step vs torch (cuDNN).
   encoder   2-layer TransformerEncoder (d=128, 8 heads, ff=512, B=64, L=128) forward (eval).
   rnn       GRU / LSTM (B=64, T=50, 16 -> 64, 2 layers) forward+backward vs torch (cuDNN).
+TF32 is off in torch (fp32 against fp32). "host" is hepnn's host time per call before the closing
+sync: close to the total means the case is bound by Python and launches, not by the kernels.
 Peak: --peak-tflops (default 67, the H100/H200 SXM dense fp32 datasheet figure).
 Usage: python bench/bench_cuda.py [--cases gemm,mlp,...] [--repeats 7] [--quick]
 """
@@ -52,18 +54,33 @@ def gpu_time(fn, repeats, min_s=0.02):
     sync()
     once = max(time.perf_counter() - t, 1e-6)
     iters = max(1, min(1000, int(min_s / once)))
-    ts = []
+    ts, hs = [], []
     for _ in range(repeats):
         sync()
         t = time.perf_counter()
         for _ in range(iters):
             fn()
+        hs.append((time.perf_counter() - t) / iters)
         sync()
         ts.append((time.perf_counter() - t) / iters)
+    global LAST_HOST
+    LAST_HOST = statistics.median(hs)
     return statistics.median(ts)
 
 
+LAST_HOST = 0.0  # host seconds per call of the last gpu_time (before the closing sync)
+
+
+def hepnn_time(fn, repeats):
+    """(seconds per call, host seconds per call): host close to the total = Python/launch-bound."""
+    t = gpu_time(fn, repeats)
+    return t, LAST_HOST
+
+
 def record(section, case, th, refs, flop=None, note=""):
+    if isinstance(th, tuple):  # (total, host) from hepnn_time
+        th, host = th
+        note = f"host {host * 1e3:.3f} ms; {note}"
     ROWS.append((section, case, th, refs, flop, note))
     parts = " ".join(f"{n}={t * 1e3:.3f}ms({t / th:.2f}x)" for n, t in refs)
     print(f"[{section}] {case}: hepnn {th * 1e3:.3f} ms; {parts} {note}", flush=True)
@@ -83,7 +100,7 @@ def bench_gemm(cp, torch, repeats, quick):
         b = cp.random.standard_normal((n, k) if tb else (k, n), dtype=cp.float32)
         c = cp.empty((m, n), cp.float32)
         aa, bb = (a.T if ta else a), (b.T if tb else b)
-        th = gpu_time(lambda: _core.gemm(a, b, c, trans_a=ta, trans_b=tb, stream=stream()), repeats)
+        th = hepnn_time(lambda: _core.gemm(a, b, c, trans_a=ta, trans_b=tb, stream=stream()), repeats)
         ref = cp.matmul(aa, bb)
         err = float(cp.abs(c - ref).max() / cp.abs(ref).max())
         tc = gpu_time(lambda: cp.matmul(aa, bb, out=c), repeats)
@@ -119,7 +136,7 @@ def bench_mlp(cp, torch, repeats, quick):
                 hl(hm(hx), hy).backward()
                 hopt.step()
 
-            th = gpu_time(h_step, repeats)
+            th = hepnn_time(h_step, repeats)
             refs = []
             if torch is not None:
                 tm = _mlp(width, torch.nn).cuda()
@@ -134,7 +151,7 @@ def bench_mlp(cp, torch, repeats, quick):
 
                 refs.append(("torch", gpu_time(t_step, repeats)))
             flop = 6.0 * batch * (32 * width + 2 * width * width + width)
-            record("mlp", f"W={width} batch={batch}", th, refs, flop, f"hepnn {1 / th:.0f} steps/s")
+            record("mlp", f"W={width} batch={batch}", th, refs, flop, f"hepnn {1 / th[0]:.0f} steps/s")
 
 
 def bench_sdpa(cp, torch, repeats, quick):
@@ -151,7 +168,7 @@ def bench_sdpa(cp, torch, repeats, quick):
         def h_step():
             F.scaled_dot_product_attention(hq, hk, hv, key_padding_mask=hpad if padded else None).backward(hg)
 
-        th = gpu_time(h_step, repeats)
+        th = hepnn_time(h_step, repeats)
         refs = []
         if torch is not None:
             tq, tk, tv = (torch.tensor(a, device="cuda", requires_grad=True) for a in (q, k, v))
@@ -192,7 +209,7 @@ def bench_edgeconv(cp, torch, repeats, quick):
     idx = F.knn(hepnn.tensor(pts, device="cuda"), k, hmask)
     xh = hepnn.tensor(x, device="cuda", requires_grad=True)
     gh = hepnn.tensor(gy, device="cuda")
-    th = gpu_time(lambda: F.edge_conv(xh, idx, W, bs, aggregation="mean").backward(gh), repeats)
+    th = hepnn_time(lambda: F.edge_conv(xh, idx, W, bs, aggregation="mean").backward(gh), repeats)
     idx_t = torch.from_dlpack(idx.data).long()
     xt = torch.tensor(x, device="cuda", requires_grad=True)
     mt, gt = torch.tensor(mask, device="cuda"), torch.tensor(gy, device="cuda")
@@ -250,9 +267,9 @@ def bench_cnn(cp, torch, repeats, quick):
         with torch.no_grad():
             tm(tx)
 
-    record("cnn", "B=64 1x40x40 forward", gpu_time(h_fwd, repeats), [("torch", gpu_time(t_fwd, repeats))],
+    record("cnn", "B=64 1x40x40 forward", hepnn_time(h_fwd, repeats), [("torch", gpu_time(t_fwd, repeats))],
            64.0 * BC.MODEL_FLOP, f"max|diff| {err:.1e}")
-    record("cnn", "B=64 1x40x40 training step", gpu_time(h_step, repeats), [("torch", gpu_time(t_step, repeats))],
+    record("cnn", "B=64 1x40x40 training step", hepnn_time(h_step, repeats), [("torch", gpu_time(t_step, repeats))],
            3 * 64.0 * BC.MODEL_FLOP)
 
 
@@ -280,7 +297,7 @@ def bench_encoder(cp, torch, repeats, quick):
     keep = ~pad[:, :, None]
     err = float(np.where(keep, np.abs(h().cpu().numpy() - t().cpu().numpy()), 0).max())
     gf = 2 * (2 * B * L * (4 * E * E + 2 * E * FF) + 4 * B * Hh * L * L * (E // Hh))
-    record("encoder", "2-layer d=128 forward (eval)", gpu_time(h, repeats), [("torch", gpu_time(t, repeats))], gf,
+    record("encoder", "2-layer d=128 forward (eval)", hepnn_time(h, repeats), [("torch", gpu_time(t, repeats))], gf,
            f"max|diff| {err:.1e}")
 
 
@@ -296,7 +313,7 @@ def bench_rnn(cp, torch, repeats, quick):
         hx = hepnn.tensor(x, device="cuda", requires_grad=True)
         tx = torch.tensor(x, device="cuda", requires_grad=True)
         err = float(np.abs(hm(hx)[0].detach().cpu().numpy() - tm(tx)[0].detach().cpu().numpy()).max())
-        th = gpu_time(lambda: hm(hx)[0].sum().backward(), repeats)
+        th = hepnn_time(lambda: hm(hx)[0].sum().backward(), repeats)
         tt = gpu_time(lambda: tm(tx)[0].sum().backward(), repeats)
         record("rnn", f"{kind} B=64 T=50 16->64 x2 fwd+bwd", th, [("torch cuDNN", tt)], None, f"max|diff| {err:.1e}")
 
@@ -321,6 +338,9 @@ def main():
             torch = None
     except ImportError:
         torch = None
+    if torch is not None:  # fp32 against fp32: cuDNN would otherwise run convolutions and RNNs in TF32
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     name = cp.cuda.runtime.getDeviceProperties(0)["name"].decode()
     print(f"# device {name}; torch {torch.__version__ if torch else 'absent'}; cupy {cp.__version__}", flush=True)
     for case in args.cases.split(","):

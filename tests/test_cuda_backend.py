@@ -264,7 +264,8 @@ def _lists(d, prefix):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", [
-    ("sgd", dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01, nesterov=True)),
+    ("sgd", dict(lr=0.1, momentum=0.9, weight_decay=0.01, nesterov=True)),
+    ("sgd", dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01)),
     ("sgd", dict(lr=0.05, momentum=0.0, maximize=True)),
     ("adam", dict(lr=1e-2, weight_decay=0.1, amsgrad=True)),
     ("adam", dict(lr=1e-2, weight_decay=0.1, decoupled=True, maximize=True)),
