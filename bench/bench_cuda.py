@@ -13,6 +13,7 @@ Cases (all float32; medians of --repeats timings, each a loop of calls closed by
   cnn       the jet-image CNN of bench_conv.py (B=64, 1x40x40) training step vs torch (cuDNN).
   encoder   2-layer TransformerEncoder (d=128, 8 heads, ff=512, B=64, L=128) forward (eval).
   rnn       GRU / LSTM (B=64, T=50, 16 -> 64, 2 layers) forward+backward vs torch (cuDNN).
+  profile   (not timed) the kernels hepnn's CNN and MLP steps spend GPU time in, via torch.profiler.
 TF32 is off in torch (fp32 against fp32). "host" is hepnn's host time per call before the closing
 sync: close to the total means the case is bound by Python and launches, not by the kernels.
 Peak: --peak-tflops (default 67, the H100/H200 SXM dense fp32 datasheet figure).
@@ -110,6 +111,21 @@ def bench_gemm(cp, torch, repeats, quick):
             refs.append(("torch", gpu_time(lambda: torch.matmul(ta_, tb_), repeats)))
         label = f"{m}x{k}x{n}" + (" A^T" if ta else "") + (" B^T" if tb else "")
         record("gemm", label, th, refs, 2.0 * m * n * k, f"rel.err {err:.1e}")
+        if torch is None or (m == n == k and m < 2048):
+            continue
+        # The opt-in TF32 tensor-core path against cuBLAS TF32 (through torch).
+        hepnn.cuda.set_allow_tf32(True)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        try:
+            th = hepnn_time(lambda: _core.gemm(a, b, c, trans_a=ta, trans_b=tb, stream=stream()), repeats)
+            err = float(cp.abs(c - ref).max() / cp.abs(ref).max())
+            tt = gpu_time(lambda: torch.matmul(ta_, tb_), repeats)
+        finally:
+            hepnn.cuda.set_allow_tf32(False)
+            torch.backends.cuda.matmul.allow_tf32 = False
+        flop = 2.0 * m * n * k
+        record("gemm TF32", label, th, [("torch TF32", tt)], flop,
+               f"{100 * flop / th[0] / 1e12 / 495:.0f}% of 495 TF32; rel.err {err:.1e}")
 
 
 def _mlp(width, lib):
@@ -318,13 +334,58 @@ def bench_rnn(cp, torch, repeats, quick):
         record("rnn", f"{kind} B=64 T=50 16->64 x2 fwd+bwd", th, [("torch cuDNN", tt)], None, f"max|diff| {err:.1e}")
 
 
+def profile_kernels(cp, torch, repeats, quick):
+    """Which kernels the hepnn CNN step, MLP step and encoder spend GPU time in (CUPTI, through
+    torch.profiler, which records every kernel of the process, hepnn's and CuPy's included)."""
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import bench_conv as BC
+    from torch.profiler import ProfilerActivity, profile
+
+    rng = np.random.default_rng(0)
+    hm = BC.hepnn_model().to("cuda")
+    x = hepnn.tensor(rng.standard_normal((64, 1, 40, 40)).astype(np.float32), device="cuda")
+    y = hepnn.tensor((rng.random((64, 1)) < 0.5).astype(np.float32), device="cuda")
+    opt, loss = hepnn.optim.SGD(hm.parameters(), lr=1e-3, momentum=0.9), nn.BCEWithLogitsLoss()
+
+    def cnn_fwd():
+        with hepnn.no_grad():
+            hm(x)
+
+    def cnn_step():
+        opt.zero_grad()
+        loss(hm(x), y).backward()
+        opt.step()
+
+    mm = _mlp(128, nn).to("cuda")
+    mx = hepnn.tensor(rng.standard_normal((2 ** 17, 32)).astype(np.float32), device="cuda")
+    my = hepnn.tensor((rng.random((2 ** 17, 1)) < 0.5).astype(np.float32), device="cuda")
+    mopt = hepnn.optim.Adam(mm.parameters(), lr=1e-3)
+
+    def mlp_step():
+        mopt.zero_grad()
+        loss(mm(mx), my).backward()
+        mopt.step()
+
+    for name, fn in (("CNN forward", cnn_fwd), ("CNN training step", cnn_step), ("MLP W=128 2^17 step", mlp_step)):
+        for _ in range(3):
+            fn()
+        sync()
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for _ in range(10):
+                fn()
+            sync()
+        print(f"\n## kernels of hepnn's {name} (10 calls)")
+        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=12, max_name_column_width=70))
+
+
 CASES = {"gemm": bench_gemm, "mlp": bench_mlp, "sdpa": bench_sdpa, "edgeconv": bench_edgeconv, "cnn": bench_cnn,
-         "encoder": bench_encoder, "rnn": bench_rnn}
+         "encoder": bench_encoder, "rnn": bench_rnn,
+         "profile": profile_kernels}
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--cases", default=",".join(c for c in CASES if c != "profile"))
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--peak-tflops", type=float, default=67.0)
