@@ -9,8 +9,9 @@ import numpy as np
 from .. import nn
 from ..checkpoint import write_atomic
 from ..tensor import Tensor
-from ._emit import GraphBuilder, emit_layers
-from ._walk import check_chain, flatten, leaf_type
+from ._chain import emit_layers
+from ._emit import GraphBuilder
+from ._walk import check_chain, flatten, leaf_of, leaf_type
 
 _MIN_OPSET = 13  # Softmax/LogSoftmax take a single axis from opset 13 on
 _FN = "[onnx.export]"
@@ -71,35 +72,38 @@ def export(model, example_input, path, input_names=("input",), output_names=("ou
     onnx = _import_onnx()
     if not isinstance(model, nn.Module):
         raise TypeError(f"{_FN} model must be a hepnn.nn.Module, got {type(model).__name__}")
-    in_name = _one_name("input_names", input_names)
-    out_name = _one_name("output_names", output_names)
-    if in_name == out_name:
-        raise ValueError(f"{_FN} the input and the output are both named {in_name!r}")
     opset = _check_opset(onnx, opset)
     target = _check_path(path)
     layers = flatten(model)
     dtype, device = _model_placement(model, example_input)
-    x = _example_array(example_input, dtype)
-    first = next((m for _, m in layers if leaf_type(m) is nn.Linear), None)
-    if first is not None and x.shape[1] != first.in_features:
-        raise ValueError(f"{_FN} example_input has {x.shape[1]} features (shape {x.shape}); the first "
-                         f"Linear expects {first.in_features}")
-    y = _run_checked(model, x, dtype, device)
+    x, mask = _example_arrays(example_input, dtype)
+    axis = leaf_of(layers[0][1]).batch_axis(layers[0][1]) if layers else 0
+    _check_example(layers, x, mask, axis)
+    in_names = _names("input_names", input_names, ("input", "mask")[:1 + (mask is not None)])
+    outs, shapes, probe_shapes = _run_checked(model, x, mask, axis, dtype, device)
+    out_names = _names("output_names", output_names,
+                       ["output"] + [f"output_{i}" for i in range(1, len(outs))], default=("output",))
+    dup = [n for i, n in enumerate(in_names + out_names) if n in (in_names + out_names)[:i]]
+    if dup:
+        raise ValueError(f"{_FN} two of the graph's inputs and outputs are both named {dup[0]!r}")
 
-    g = GraphBuilder(onnx, dtype, opset, rank=x.ndim)
-    g._used.update((in_name, out_name))
-    last = emit_layers(g, layers, in_name)
-    if last == in_name:  # nothing but Dropout: ONNX wants a node between input and output
-        g.nodes.append(onnx.helper.make_node("Identity", [in_name], [out_name], name="/Identity"))
-    else:
-        g.nodes[-1].output[0] = out_name
+    g = GraphBuilder(onnx, dtype, opset)
+    g._used.update(in_names + out_names)
+    g.mask = in_names[1] if mask is not None else None
+    last = emit_layers(g, layers, shapes, in_names[0])
+    _bind_outputs(onnx, g, last if isinstance(last, tuple) else (last,), out_names)
     elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
-    batch = "batch" if dynamic_batch else int(x.shape[0])
-    graph = onnx.helper.make_graph(
-        g.nodes, _graph_name(model),
-        [onnx.helper.make_tensor_value_info(in_name, elem, [batch, *x.shape[1:]])],
-        [onnx.helper.make_tensor_value_info(out_name, elem, [batch, *y.shape[1:]])],
-        initializer=g.initializers)
+
+    def dims(shape, batch_axes):
+        return [("batch" if dynamic_batch and i in batch_axes else int(n)) for i, n in enumerate(shape)]
+
+    inputs = [onnx.helper.make_tensor_value_info(in_names[0], elem, dims(x.shape, {axis}))]
+    if mask is not None:
+        inputs.append(onnx.helper.make_tensor_value_info(in_names[1], onnx.TensorProto.BOOL, dims(mask.shape, {0})))
+    outputs = [onnx.helper.make_tensor_value_info(
+        name, elem, dims(y.shape, {i for i, (a, b) in enumerate(zip(y.shape, ps)) if a != b}))
+        for name, y, ps in zip(out_names, outs, probe_shapes)]
+    graph = onnx.helper.make_graph(g.nodes, _graph_name(model), inputs, outputs, initializer=g.initializers)
     opsets = [onnx.helper.make_opsetid("", opset)]
     proto = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="hepnn",
                                    producer_version=_version(),
@@ -109,14 +113,36 @@ def export(model, example_input, path, input_names=("input",), output_names=("ou
     return path
 
 
-def _one_name(what, names):
+def _bind_outputs(onnx, g, values, names):
+    """Gives the final values the graph's output names: the node producing a value is renamed
+    (and its consumers follow); a graph input, an initializer or a repeated value gets an Identity."""
+    produced = {o for n in g.nodes for o in n.output}
+    seen = set()
+    for value, name in zip(values, names):
+        if value not in produced or value in seen:
+            g.nodes.append(onnx.helper.make_node("Identity", [value], [name], name=f"/Identity_{name}"))
+            continue
+        seen.add(value)
+        for n in g.nodes:
+            for field in (n.input, n.output):
+                for i, v in enumerate(field):
+                    if v == value:
+                        field[i] = name
+
+
+def _names(what, names, auto, default=("input",)):
+    """The graph's input or output names: `names` (a str or a sequence) must hold one per tensor;
+    the default names are replaced by `auto` when the model has more than one."""
     if isinstance(names, str):
         names = (names,)
     names = tuple(names)
-    if len(names) != 1 or not isinstance(names[0], str) or not names[0]:
-        raise ValueError(f"{_FN} {what} must hold exactly one non-empty name (the model has one "
-                         f"input and one output), got {names!r}")
-    return names[0]
+    if names == tuple(default) and len(auto) != len(names):
+        names = tuple(auto)
+    if len(names) != len(auto) or not all(isinstance(n, str) and n for n in names):
+        count = {1: "one", 2: "two", 3: "three"}.get(len(auto), str(len(auto)))
+        raise ValueError(f"{_FN} {what} must hold exactly {count} non-empty name"
+                         f"{'s' if len(auto) > 1 else ''} (the model has {count}), got {names!r}")
+    return list(names)
 
 
 def _check_opset(onnx, opset):
@@ -157,32 +183,70 @@ def _model_placement(model, example_input):
     return dtype, (devices.pop() if devices else "cpu")
 
 
-def _example_array(example_input, dtype):
-    d = example_input.data if isinstance(example_input, Tensor) else example_input
+def _host_array(d):
+    d = d.data if isinstance(d, Tensor) else d
     if hasattr(d, "get") and type(d).__module__.startswith("cupy"):
         d = d.get()
     elif hasattr(d, "detach") and hasattr(d, "cpu"):  # a torch tensor
         d = d.detach().cpu().numpy()
-    x = np.asarray(d)
-    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
-        raise ValueError(f"{_FN} example_input must be a non-empty 2-D (batch, features) array, "
-                         f"got shape {x.shape}")
+    return np.asarray(d)
+
+
+def _example_arrays(example_input, dtype):
+    """(x cast to the model's dtype, mask or None) from an array / Tensor or a pair (x, mask)."""
+    mask = None
+    if isinstance(example_input, (tuple, list)):
+        if len(example_input) != 2:
+            raise ValueError(f"{_FN} example_input must be one array or a pair (x, mask), got a "
+                             f"{type(example_input).__name__} of {len(example_input)}")
+        example_input, mask = example_input
+        mask = _host_array(mask)
+        if mask.dtype != np.bool_:
+            raise TypeError(f"{_FN} the example mask must be bool (B, N), got dtype {mask.dtype}")
+    x = _host_array(example_input)
+    if x.ndim < 2 or x.shape[0] < 1 or 0 in x.shape:
+        raise ValueError(f"{_FN} example_input must be a non-empty array of at least 2-D (batch, "
+                         f"features, ...), got shape {x.shape}")
     if x.dtype.kind not in "fiu":
         raise TypeError(f"{_FN} example_input must hold numbers, got dtype {x.dtype}")
-    return np.ascontiguousarray(x, dtype=dtype)
+    return np.ascontiguousarray(x, dtype=dtype), (None if mask is None else np.ascontiguousarray(mask))
 
 
-def _run_checked(model, x, dtype, device):
-    """Runs the model in eval mode on the example and on a fixed random probe (the user's random
-    state untouched), checking every custom forward; restores each module's training flag."""
+def _check_example(layers, x, mask, axis):
+    first = layers[0][1] if layers else None
+    if first is not None and leaf_type(first) is nn.Linear and x.shape[-1] != first.in_features:
+        raise ValueError(f"{_FN} example_input has {x.shape[-1]} features (shape {x.shape}); the first "
+                         f"Linear expects {first.in_features}")
+    if mask is None:
+        return
+    if not any(masked for _, _, masked in layers):
+        raise ValueError(f"{_FN} example_input has a mask, but no layer of the model takes one (a mask "
+                         "reaches DeepSets, EdgeConv, MultiheadAttention and TransformerEncoder(Layer) "
+                         "when the model is that layer or its forward(x, mask) passes it on)")
+    want = (x.shape[axis], x.shape[1 - axis])
+    if mask.shape != want:
+        raise ValueError(f"{_FN} the example mask has shape {mask.shape}; for x of shape {x.shape} it must "
+                         f"be (batch, N) = {want}")
+
+
+def _run_checked(model, x, mask, axis, dtype, device):
+    """Runs the model in eval mode on the example and on a fixed random probe with 3 more in the
+    batch (the user's random state untouched), checking every custom forward; restores each
+    module's training flag. Returns the example's outputs, the leaves' input shapes and the
+    probe's output shapes (the dims that differ are the batch)."""
     from .._factories import tensor
 
-    probe = np.random.default_rng(20240611).standard_normal(x.shape).astype(dtype)
+    rng = np.random.default_rng(20240611)
+    shape = list(x.shape)
+    shape[axis] += 3
+    probe = rng.standard_normal(shape).astype(dtype)
+    pm = None if mask is None else rng.random((shape[axis], mask.shape[1])) < 0.8
     flags = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
         tol = (1e-4, 1e-5) if dtype == np.float32 else (1e-9, 1e-12)
-        return check_chain(model, [tensor(a, device=device) for a in (x, probe)], *tol)
+        feeds = [(tensor(x, device=device), mask), (tensor(probe, device=device), pm)]
+        return check_chain(model, feeds, *tol)
     finally:
         for m, flag in flags:
             object.__setattr__(m, "training", flag)
