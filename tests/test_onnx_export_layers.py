@@ -244,3 +244,113 @@ def test_hepnn_runtime_matches_hepnn(tmp_path, name):
     for b in RUN_BATCHES:
         x, mask = _inputs(name, b, seed=b)
         _compare(sess.run(_feeds(sess.input_names, x, mask)), _hepnn_out(model, x, mask), f"{name} batch {b}")
+
+
+# ---- names, fixed batch, several outputs -----------------------------------------------------
+def test_recurrent_outputs_are_named_and_batch_axes_found(tmp_path):
+    hepnn.manual_seed(2)
+    lstm = nn.LSTM(4, 3, num_layers=2)  # (L, B, E): the batch is axis 1 of every tensor
+    x = np.random.default_rng(2).standard_normal((6, 5, 4)).astype(np.float32)
+    path = hepnn.onnx.export(lstm, x, str(tmp_path / "a.onnx"))
+    m = onnx.load(path)
+    dims = lambda v: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]  # noqa: E731
+    assert [o.name for o in m.graph.output] == ["output", "output_1", "output_2"]
+    assert dims(m.graph.input[0]) == [6, "batch", 4]
+    assert [dims(o) for o in m.graph.output] == [[6, "batch", 3], [2, "batch", 3], [2, "batch", 3]]
+    path = hepnn.onnx.export(lstm, x, str(tmp_path / "b.onnx"), input_names="seq",
+                             output_names=("y", "h_n", "c_n"), dynamic_batch=False)
+    m = onnx.load(path)
+    assert [o.name for o in m.graph.output] == ["y", "h_n", "c_n"] and m.graph.input[0].name == "seq"
+    assert [dims(o) for o in m.graph.output] == [[6, 5, 3], [2, 5, 3], [2, 5, 3]]
+    with pytest.raises(ValueError, match="output_names must hold exactly three"):
+        hepnn.onnx.export(lstm, x, str(tmp_path / "c.onnx"), output_names=("y", "h"))
+
+
+def test_mask_input_names(tmp_path):
+    model = nn.DeepSets(nn.Linear(3, 4), nn.Linear(4, 1))
+    x, real = np.ones((2, 5, 3), np.float32), np.ones((2, 5), bool)
+    path = hepnn.onnx.export(model, (x, real), str(tmp_path / "a.onnx"), input_names=("particles", "is_real"))
+    m = onnx.load(path)
+    assert [i.name for i in m.graph.input] == ["particles", "is_real"]
+    assert m.graph.input[1].type.tensor_type.elem_type == onnx.TensorProto.BOOL
+    with pytest.raises(ValueError, match="input_names must hold exactly two"):
+        hepnn.onnx.export(model, (x, real), str(tmp_path / "b.onnx"), input_names="particles")
+
+
+# ---- refusals ---------------------------------------------------------------------------------
+class LastStep(nn.Module):
+    """The usual RNN tagger: a head on the last step. Not a chain of children."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(4, 6, batch_first=True)
+        self.head = nn.Linear(6, 1)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.head(out[:, -1])
+
+
+class GRUThenLinear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(4, 6)
+        self.head = nn.Linear(6, 1)
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0])
+
+
+REFUSALS = {
+    "adaptive_not_divisible": (lambda: nn.AdaptiveAvgPool2d(3), (2, 2, 7, 5),
+                               r"<model> \(AdaptiveAvgPool2d\) pools \(7, 5\) to \(3, 3\).*multiple of the output"),
+    "max_pool_indices": (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, return_indices=True)),
+                         (2, 1, 8, 8), r"1 \(MaxPool2d\) has return_indices=True"),
+    "batch_norm_batch_stats": (lambda: nn.BatchNorm1d(4, track_running_stats=False), (2, 4),
+                               r"BatchNorm1d\) has track_running_stats=False"),
+    "gru_cell": (lambda: nn.Sequential(nn.GRUCell(4, 3)), (2, 4), r"0 \(GRUCell\) cannot be exported: it is a single"),
+    "message_passing": (lambda: nn.MessagePassing(nn.Linear(6, 4), nn.Linear(7, 3)), (5, 3),
+                        r"MessagePassing\) cannot be exported: it takes edge lists"),
+    "part_block": (lambda: nn.ParticleAttentionBlock(8, 2), (2, 4, 8), r"ParticleAttentionBlock\) cannot be exported"),
+    "rnn_last_step": (LastStep, (2, 5, 4), r"rnn \(GRU\) returns several tensors.*head on the last step"),
+    "rnn_not_last": (GRUThenLinear, (5, 2, 4), r"rnn \(GRU\) returns several tensors, so it must be the last"),
+    "function_activation": (lambda: nn.TransformerEncoderLayer(8, 2, 12, 0.0, activation=hepnn.nn.functional.relu),
+                            (2, 3, 8), r"TransformerEncoderLayer\) has activation <function relu"),
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSALS))
+def test_unexportable_layers_are_refused_by_name(tmp_path, name):
+    make, shape, msg = REFUSALS[name]
+    with pytest.raises(NotImplementedError, match=msg):
+        hepnn.onnx.export(make(), np.ones(shape, np.float32), str(tmp_path / "x.onnx"))
+    assert not list(tmp_path.iterdir())
+
+
+def test_layer_norm_needs_opset_17(tmp_path):
+    with pytest.raises(NotImplementedError, match=r"LayerNorm\) needs opset >= 17.*got opset 16"):
+        hepnn.onnx.export(nn.LayerNorm(4), np.ones((2, 4), np.float32), str(tmp_path / "x.onnx"), opset=16)
+    path = hepnn.onnx.export(nn.GRU(3, 2), np.ones((4, 2, 3), np.float32), str(tmp_path / "ok.onnx"), opset=14)
+    assert onnx.load(path).opset_import[0].version == 14
+
+
+def test_bad_example_inputs(tmp_path):
+    p = str(tmp_path / "x.onnx")
+    conv = nn.Conv2d(3, 4, 3)
+    with pytest.raises(ValueError, match=r"0 \(Conv2d\) rejects its input of shape \(2, 2, 8, 8\)"):
+        hepnn.onnx.export(nn.Sequential(conv), np.ones((2, 2, 8, 8), np.float32), p)
+    ds = nn.DeepSets(nn.Linear(3, 4), nn.Linear(4, 1))
+    x = np.ones((2, 5, 3), np.float32)
+    with pytest.raises(TypeError, match="mask must be bool"):
+        hepnn.onnx.export(ds, (x, np.ones((2, 5), np.int64)), p)
+    with pytest.raises(ValueError, match=r"mask has shape \(2, 4\).*\(batch, N\) = \(2, 5\)"):
+        hepnn.onnx.export(ds, (x, np.ones((2, 4), bool)), p)
+    with pytest.raises(ValueError, match="one array or a pair"):
+        hepnn.onnx.export(ds, (x, np.ones((2, 5), bool), x), p)
+    with pytest.raises(ValueError, match="no layer of the model takes one"):
+        hepnn.onnx.export(nn.Sequential(nn.Linear(3, 1)), (x, np.ones((2, 5), bool)), p)
+    with pytest.raises(ValueError, match="at least 2-D"):
+        hepnn.onnx.export(nn.LayerNorm(3), np.ones(3, np.float32), p)
+    with pytest.raises(TypeError, match="must hold numbers"):
+        hepnn.onnx.export(nn.LayerNorm(3), np.array([["a", "b", "c"]]), p)
+    assert not list(tmp_path.iterdir())

@@ -42,19 +42,13 @@ def _pool_nd(layer):
     return 1 if isinstance(layer, (nn.MaxPool1d, nn.AvgPool1d)) else 2
 
 
-def _max_pool(g, scope, layer, x):
-    if layer.return_indices:
-        raise _refuse(scope, layer, "has return_indices=True; ONNX export keeps the values only")
-    if layer.ceil_mode:
-        raise _refuse(scope, layer, "has ceil_mode=True, which hepnn does not run")
+def _max_pool(g, scope, layer, x):  # return_indices and ceil_mode are refused by the table
     nd = _pool_nd(layer)
     return g.node(scope, "MaxPool", [x], kernel_shape=_n(layer.kernel_size, nd), strides=_n(layer.stride, nd),
                   pads=_n(layer.padding, nd) * 2, dilations=_n(layer.dilation, nd))
 
 
 def _avg_pool(g, scope, layer, x):
-    if layer.ceil_mode:
-        raise _refuse(scope, layer, "has ceil_mode=True, which hepnn does not run")
     nd = _pool_nd(layer)
     k = _n(layer.kernel_size, nd)
     div = getattr(layer, "divisor_override", None)
@@ -68,8 +62,6 @@ def _avg_pool(g, scope, layer, x):
 
 def _adaptive(op):
     def emit(g, scope, layer, x):
-        if getattr(layer, "return_indices", False):
-            raise _refuse(scope, layer, "has return_indices=True; ONNX export keeps the values only")
         spatial = list(g.shape[2:])
         size = layer.output_size
         size = [size] * len(spatial) if size is None or isinstance(size, int) else list(size)

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import nn
 from ..autograd import no_grad
-from ._table import LEAVES, SUPPORTED_TEXT
+from ._table import LEAVES, REFUSED, SUPPORTED_TEXT
 
 
 def leaf_type(module):
@@ -46,8 +46,14 @@ def flatten(model):
 
     def visit(path, m, masked):
         if leaf_type(m) is not None:
+            why = leaf_of(m).refuse(m)
+            if why:
+                raise NotImplementedError(f"[onnx.export] layer {_label(path, m)} {why}")
             out.append((path, m, masked and leaf_of(m).mask is not None))
             return
+        refused = next((why for cls, why in REFUSED.items() if isinstance(m, cls)), None)
+        if refused:
+            raise NotImplementedError(f"[onnx.export] layer {_label(path, m)} cannot be exported: it {refused}")
         if not m._modules:
             raise NotImplementedError(
                 f"[onnx.export] layer {_label(path, m)} is not supported; supported are {SUPPORTED_TEXT}")
@@ -66,7 +72,9 @@ def flatten(model):
         if leaf_of(m).outputs > 1:
             raise NotImplementedError(
                 f"[onnx.export] {_label(path, m)} returns several tensors, so it must be the last "
-                f"layer of the exported model (here {_label(out[i + 1][0], out[i + 1][1])} follows it)")
+                f"layer of the exported model (here {_label(out[i + 1][0], out[i + 1][1])} follows it); "
+                "a forward that picks one of them (e.g. a head on the last step) is not a chain of "
+                "layers and cannot be exported")
     return out
 
 
