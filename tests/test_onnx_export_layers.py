@@ -354,3 +354,48 @@ def test_bad_example_inputs(tmp_path):
     with pytest.raises(TypeError, match="must hold numbers"):
         hepnn.onnx.export(nn.LayerNorm(3), np.array([["a", "b", "c"]]), p)
     assert not list(tmp_path.iterdir())
+
+
+# ---- the tagger examples ------------------------------------------------------------------------
+@pytest.fixture
+def taggers(monkeypatch):
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    monkeypatch.syspath_prepend(os.path.join(root, "examples"))
+    monkeypatch.syspath_prepend(os.path.join(root, "examples", "taggers"))
+    from taggers import particlenet
+    import part
+    return particlenet, part
+
+
+def test_tagger_models_are_refused_with_their_blocker(tmp_path, taggers):
+    """ParticleNetLite pools with F.masked_mean inside its forward and ParTLite holds a class
+    token and pair features: neither is a chain of layers, so both are refused, by name."""
+    particlenet, part = taggers
+    x = np.zeros((2, 10, 7), np.float32)
+    mask = np.ones((2, 10), bool)
+    with pytest.raises(NotImplementedError, match=r"ParticleNetLite\) is not its children applied in order"):
+        hepnn.onnx.export(particlenet.ParticleNetLite(k=3), (x, mask), str(tmp_path / "pn.onnx"))
+    model = part.ParTLite(embed_dim=16, num_heads=2, num_layers=1, num_cls_layers=1)
+    with pytest.raises(NotImplementedError, match=r"ParTLite\) holds its own parameters \['cls_token'\]"):
+        hepnn.onnx.export(model, (x, ~mask), str(tmp_path / "part.onnx"))
+
+
+def test_particlenet_edge_conv_blocks_on_real_jets(tmp_path, taggers):
+    """The tagger's two EdgeConv blocks at full size (k=16, 128 padded constituents) on real
+    top/QCD jets: exported alone, each agrees with hepnn in ONNX Runtime and in hepnn's runtime."""
+    particlenet, _ = taggers
+    hepnn.manual_seed(4)
+    d = np.load(particlenet.DATA)
+    x, mask, _ = particlenet.jet_features(d["constituents"][:11], d["n_constituents"][:11])
+    model = particlenet.ParticleNetLite()
+    h = hepnn.tensor(x)
+    for i, conv in enumerate(model.convs):
+        path = hepnn.onnx.export(conv, (h.numpy()[:3], mask[:3]), str(tmp_path / f"conv{i}.onnx"))
+        with hepnn.no_grad():
+            want = conv(h, mask=mask)
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        _compare(sess.run(None, {"input": h.numpy(), "mask": mask}), [want.numpy()], f"EdgeConv {i} (ORT)")
+        _compare(rt.Session(path).run({"input": h.numpy(), "mask": mask}), [want.numpy()], f"EdgeConv {i} (runtime)")
+        h = want

@@ -1,5 +1,6 @@
-"""hepnn.onnx.export: writes a hepnn model (Sequential MLPs and their activations) as an ONNX file,
-built with the `onnx` package, checked with onnx.checker, and written atomically."""
+"""hepnn.onnx.export: writes a hepnn model (any chain of its layers, with an optional padding mask
+input) as an ONNX file, built with the `onnx` package, checked with onnx.checker, and written
+atomically."""
 from __future__ import annotations
 
 import os
@@ -32,31 +33,49 @@ def export(model, example_input, path, input_names=("input",), output_names=("ou
            dynamic_batch=True, opset=17):
     """Write `model` to `path` as an ONNX file for inference; returns `path`.
 
-    The model is exported in eval mode (Dropout is dropped) and its training flags are restored
-    afterwards. Supported layers: Linear (as Gemm with transB=1, weights stay out x in, like the
-    PyTorch exporter), ReLU, LeakyReLU, ELU, SELU, GELU (the Gelu op from opset 20, else the
-    erf or tanh pattern), Sigmoid, Tanh, Softplus, Softmax, LogSoftmax and Dropout, inside
-    Sequential or inside Module subclasses whose forward applies their registered children in
-    order (checked numerically on `example_input` and on a random probe; anything else raises
-    NotImplementedError). float32 and float64 models; the initializers keep the model's dtype.
+    The model is exported in eval mode (Dropout is dropped, BatchNorm uses its running
+    statistics) and its training flags are restored afterwards. Layers and their ONNX form:
+    Linear (Gemm with transB=1 on 2-D inputs, like the PyTorch exporter; MatMul + Add on others),
+    the activations (GELU: the Gelu op from opset 20, else the erf or tanh pattern), Softmax,
+    LogSoftmax, Dropout; Conv1d/Conv2d (Conv; a fused activation is emitted after it),
+    ConvTranspose2d, MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvg/MaxPool (global -> GlobalAverage/
+    MaxPool, equal windows -> a plain pool, other sizes refused), Flatten, BatchNorm1d/2d
+    (BatchNormalization), LayerNorm (LayerNormalization, opset >= 17); GRU / LSTM (one ONNX
+    GRU / LSTM per layer, outputs ``output, h_n[, c_n]``; must be the last layer);
+    MultiheadAttention (self-attention, output only), TransformerEncoderLayer and
+    TransformerEncoder as MatMul/Softmax subgraphs; DeepSets (masked pooling) and EdgeConv (kNN as
+    TopK). They may sit inside Sequential or inside Module subclasses whose forward applies their
+    registered children in order (checked numerically on `example_input` and on a random probe
+    with another batch size; anything else raises NotImplementedError). float32 and float64
+    models; the initializers keep the model's dtype (hepnn's own runtime runs float32).
 
-    NOTE: ONNX float attributes are 32-bit, so in a float64 model the LeakyReLU/ELU alphas and
-    Selu's constants are rounded to float32 (as in the PyTorch exporter): ~3e-8 relative.
+    A padding mask becomes a second, bool graph input ("mask"): give ``example_input=(x, mask)``.
+    It is passed as ``key_padding_mask`` / ``src_key_padding_mask`` (True = padded) to attention
+    layers and as ``mask`` (True = real) to DeepSets and EdgeConv; a model that is not one of
+    these layers is called as ``model(x, mask)``.
+
+    NOTE: ONNX float attributes are 32-bit, so in a float64 model the LeakyReLU/ELU alphas,
+    Selu's constants and the norms' eps are rounded to float32 (as in the PyTorch exporter).
     ONNX Runtime also lacks float64 kernels for Elu, Selu, Erf and Softplus.
 
     Args:
         model: a hepnn.nn.Module.
-        example_input: a (batch, features) array or Tensor; it fixes the feature count (and the
-            batch size when ``dynamic_batch`` is False). It is cast to the model's dtype.
+        example_input: an array or Tensor (batch first; (L, B, .) for recurrent and attention
+            layers with batch_first=False), or a pair (x, mask) with a bool mask (B, N). It fixes
+            every size but the batch (and the batch too when ``dynamic_batch`` is False) and is
+            cast to the model's dtype.
         path: the output file; its directory must exist. Written to a temporary file in the
             same directory, fsynced, then renamed, so a crash never leaves half a file.
-        input_names, output_names: one name each (a str or a 1-element sequence).
-        dynamic_batch: the first dimension of input and output is the symbolic "batch".
+        input_names, output_names: one name per graph input / output (a str or a sequence).
+            The defaults become ("input", "mask") with a mask and ("output", "output_1", ...)
+            for several outputs.
+        dynamic_batch: the batch dimension of every input and output is the symbolic "batch".
         opset: the ONNX opset, 13 up to the installed onnx package's newest.
 
     Raises:
         NotImplementedError: a layer or a forward that cannot be exported (names it).
-        ValueError: example_input's shape does not fit the first Linear, bad names or opset.
+        ValueError: example_input's shape does not fit the model, a bad mask, names or opset.
+        TypeError: a mask that is not bool, an example that is not numbers, a model of mixed dtypes.
         FileNotFoundError / IsADirectoryError: the target directory is missing / path is a dir.
 
     Example:
@@ -68,6 +87,12 @@ def export(model, example_input, path, input_names=("input",), output_names=("ou
         ...                          os.path.join(tempfile.mkdtemp(), "tagger.onnx"))
         >>> [n.op_type for n in onnx.load(path).graph.node]
         ['Gemm', 'Div', 'Erf', 'Add', 'Mul', 'Mul', 'Gemm', 'Sigmoid']
+        >>> enc = hepnn.nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, dropout=0.0)
+        >>> x, pad = np.zeros((2, 10, 16), np.float32), np.zeros((2, 10), bool)
+        >>> path = hepnn.onnx.export(enc, (x, pad), os.path.join(tempfile.mkdtemp(), "enc.onnx"))
+        >>> [(i.name, [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim])
+        ...  for i in onnx.load(path).graph.input]
+        [('input', ['batch', 10, 16]), ('mask', ['batch', 10])]
     """
     onnx = _import_onnx()
     if not isinstance(model, nn.Module):
@@ -75,7 +100,8 @@ def export(model, example_input, path, input_names=("input",), output_names=("ou
     opset = _check_opset(onnx, opset)
     target = _check_path(path)
     layers = flatten(model)
-    dtype, device = _model_placement(model, example_input)
+    dtype, device = _model_placement(
+        model, example_input[0] if isinstance(example_input, (tuple, list)) and example_input else example_input)
     x, mask = _example_arrays(example_input, dtype)
     axis = leaf_of(layers[0][1]).batch_axis(layers[0][1]) if layers else 0
     _check_example(layers, x, mask, axis)
