@@ -399,3 +399,27 @@ def test_particlenet_edge_conv_blocks_on_real_jets(tmp_path, taggers):
         _compare(sess.run(None, {"input": h.numpy(), "mask": mask}), [want.numpy()], f"EdgeConv {i} (ORT)")
         _compare(rt.Session(path).run({"input": h.numpy(), "mask": mask}), [want.numpy()], f"EdgeConv {i} (runtime)")
         h = want
+
+
+def test_model_in_training_mode_is_exported_in_eval_and_left_untouched(tmp_path):
+    """DeepSets' phi and rho are run again while their graph is built: still in eval mode, so
+    Dropout is off and BatchNorm's running statistics do not move."""
+    hepnn.manual_seed(5)
+    model = nn.DeepSets(nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.ReLU()),
+                        nn.Sequential(nn.Linear(8, 6), nn.BatchNorm1d(6), nn.Tanh(), nn.Linear(6, 1)))
+    _randomise(model, 5)
+    model.train()
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    x, real = _inputs("deep_sets_sum", 5, 1)
+    path = hepnn.onnx.export(model, (x, real), str(tmp_path / "m.onnx"))
+    assert all(m.training for m in model.modules())
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    _compare(sess.run(None, {"input": x, "mask": real}), _hepnn_out(model, x, real), "train-mode DeepSets")
+
+
+def test_flatten_merging_the_batch_gets_its_own_symbol(tmp_path):
+    path = hepnn.onnx.export(nn.Flatten(0, 1), np.ones((3, 2, 5), np.float32), str(tmp_path / "f.onnx"))
+    m = onnx.load(path)
+    assert [d.dim_param or d.dim_value for d in m.graph.output[0].type.tensor_type.shape.dim] == ["output_dim0", 5]

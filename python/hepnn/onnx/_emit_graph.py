@@ -14,7 +14,7 @@ def _elem(g):
     return g.onnx.helper.np_dtype_to_tensor_dtype(g.dtype)
 
 
-def _masked_pool(g, scope, how, h, mask, rank, axis):
+def _masked_pool(g, scope, how, h, mask, axis):
     """Pools h over `axis` keeping the real entries (mask broadcast to h, or None = all real);
     an event without any gives 0, as hepnn's masked pooling."""
     op = {"sum": "ReduceSum", "mean": "ReduceMean", "max": "ReduceMax"}[how]
@@ -49,7 +49,7 @@ def deep_sets(g, scope, layer, x):
         x = g.node(scope, "Where", [_unsq(g, scope, mask, [2]), x, g.const(scope, "zero", 0.0)])
     h, hshape = emit_module(g, pre + "phi", layer.phi, x, shape)
     mh = None if mask is None else _unsq(g, scope, mask, range(2, len(hshape)))
-    pooled = _masked_pool(g, scope, layer.pooling, h, mh, len(hshape), 1)
+    pooled = _masked_pool(g, scope, layer.pooling, h, mh, 1)
     y, _ = emit_module(g, pre + "rho", layer.rho, pooled, (hshape[0],) + tuple(hshape[2:]))
     return y
 
@@ -80,7 +80,7 @@ def edge_conv(g, scope, layer, x):
         s = f"{pre}mlp.{i}"
         e = g.matmul_add(s, e, _host(lin.weight), None if lin.bias is None else _host(lin.bias))
         e = activation(g, s, layer.activation, 0.0, e)
-    y = _masked_pool(g, scope, layer.aggregation, e, valid, 4, 2)
+    y = _masked_pool(g, scope, layer.aggregation, e, valid, 2)
     if layer.shortcut is not None:
         sc = layer.shortcut
         s = g.matmul_add(pre + "shortcut", x, _host(sc.weight), None if sc.bias is None else _host(sc.bias))

@@ -105,6 +105,23 @@ def export(model, example_input, path, input_names=("input",), output_names=("ou
     x, mask = _example_arrays(example_input, dtype)
     axis = leaf_of(layers[0][1]).batch_axis(layers[0][1]) if layers else 0
     _check_example(layers, x, mask, axis)
+    # eval mode for the whole build: the emitters of composite layers run their parts again
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        proto = _build(onnx, model, layers, x, mask, axis, dtype, device, input_names, output_names,
+                       dynamic_batch, opset)
+    finally:
+        for m, flag in flags:
+            object.__setattr__(m, "training", flag)
+    onnx.checker.check_model(proto, full_check=True)
+    write_atomic(target, proto.SerializeToString())
+    return path
+
+
+def _build(onnx, model, layers, x, mask, axis, dtype, device, input_names, output_names, dynamic_batch,
+           opset):
+    """The ModelProto of `model` (already in eval mode), not yet checked."""
     in_names = _names("input_names", input_names, ("input", "mask")[:1 + (mask is not None)])
     outs, shapes, probe_shapes = _run_checked(model, x, mask, axis, dtype, device)
     out_names = _names("output_names", output_names,
@@ -123,20 +140,24 @@ def export(model, example_input, path, input_names=("input",), output_names=("ou
     def dims(shape, batch_axes):
         return [("batch" if dynamic_batch and i in batch_axes else int(n)) for i, n in enumerate(shape)]
 
+    def out_dims(i, y, probe):
+        # a dim that follows the batch is "batch"; one that grows with it otherwise (Flatten(0, 1))
+        # gets a symbol of its own
+        b, pb = x.shape[axis], x.shape[axis] + 3
+        return [n if not dynamic_batch or n == m else ("batch" if (n, m) == (b, pb) else f"{out_names[i]}_dim{d}")
+                for d, (n, m) in enumerate(zip(y.shape, probe))]
+
     inputs = [onnx.helper.make_tensor_value_info(in_names[0], elem, dims(x.shape, {axis}))]
     if mask is not None:
         inputs.append(onnx.helper.make_tensor_value_info(in_names[1], onnx.TensorProto.BOOL, dims(mask.shape, {0})))
-    outputs = [onnx.helper.make_tensor_value_info(
-        name, elem, dims(y.shape, {i for i, (a, b) in enumerate(zip(y.shape, ps)) if a != b}))
-        for name, y, ps in zip(out_names, outs, probe_shapes)]
+    outputs = [onnx.helper.make_tensor_value_info(name, elem, out_dims(i, y, ps))
+               for i, (name, y, ps) in enumerate(zip(out_names, outs, probe_shapes))]
     graph = onnx.helper.make_graph(g.nodes, _graph_name(model), inputs, outputs, initializer=g.initializers)
     opsets = [onnx.helper.make_opsetid("", opset)]
     proto = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="hepnn",
                                    producer_version=_version(),
                                    ir_version=onnx.helper.find_min_ir_version_for(opsets))
-    onnx.checker.check_model(proto, full_check=True)
-    write_atomic(target, proto.SerializeToString())
-    return path
+    return proto
 
 
 def _bind_outputs(onnx, g, values, names):
@@ -256,9 +277,8 @@ def _check_example(layers, x, mask, axis):
 
 
 def _run_checked(model, x, mask, axis, dtype, device):
-    """Runs the model in eval mode on the example and on a fixed random probe with 3 more in the
-    batch (the user's random state untouched), checking every custom forward; restores each
-    module's training flag. Returns the example's outputs, the leaves' input shapes and the
+    """Runs the model (in eval mode) on the example and on a fixed random probe with 3 more in the
+    batch (the user's random state untouched), checking every custom forward. Returns the example's outputs, the leaves' input shapes and the
     probe's output shapes (the dims that differ are the batch)."""
     from .._factories import tensor
 
@@ -267,15 +287,9 @@ def _run_checked(model, x, mask, axis, dtype, device):
     shape[axis] += 3
     probe = rng.standard_normal(shape).astype(dtype)
     pm = None if mask is None else rng.random((shape[axis], mask.shape[1])) < 0.8
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        tol = (1e-4, 1e-5) if dtype == np.float32 else (1e-9, 1e-12)
-        feeds = [(tensor(x, device=device), mask), (tensor(probe, device=device), pm)]
-        return check_chain(model, feeds, *tol)
-    finally:
-        for m, flag in flags:
-            object.__setattr__(m, "training", flag)
+    tol = (1e-4, 1e-5) if dtype == np.float32 else (1e-9, 1e-12)
+    feeds = [(tensor(x, device=device), mask), (tensor(probe, device=device), pm)]
+    return check_chain(model, feeds, *tol)
 
 
 def _graph_name(model):
