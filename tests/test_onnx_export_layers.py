@@ -141,7 +141,22 @@ class MaskedTagger(nn.Module):
         return self.head(self.encoder(self.embed(x), src_key_padding_mask=mask))
 
 
+class EdgeConvStack(nn.Module):
+    """ParticleNet's trunk: EdgeConv blocks in a ModuleList, the mask passed to each."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList([nn.EdgeConv(4, [6, 6], k=3, coords=[0, 1], shortcut=True),
+                                    nn.EdgeConv(6, [5], k=2, aggregation="max")])
+
+    def forward(self, x, mask):
+        for conv in self.convs:
+            x = conv(x, mask=mask)
+        return x
+
+
 CASES["custom_chain_passing_the_mask"] = (MaskedTagger, (3, 6, 5), "padded")
+CASES["edge_conv_stack_in_a_module_list"] = (EdgeConvStack, (3, 8, 4), "real")
 
 
 def _batch_axis(model):
@@ -230,6 +245,33 @@ def test_onnxruntime_matches_hepnn(tmp_path, name):
     for b in RUN_BATCHES:  # the exported batch size and others: the batch dim is symbolic
         x, mask = _inputs(name, b, seed=b)
         _compare(sess.run(None, _feeds(names, x, mask)), _hepnn_out(model, x, mask), f"{name} batch {b}")
+
+
+# onnx's reference evaluator (NumPy) runs every float64 graph (ONNX Runtime has no float64 Conv,
+# pools or RNNs), except a grouped, dilated ConvTranspose its implementation mis-shapes.
+REFERENCE_CANNOT = {"conv_transpose2d_groups_dilation"}
+TOL64 = 1e-7  # float32 attributes (SELU, ELU alpha, eps) limit float64 graphs to ~3e-8
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n not in REFERENCE_CANNOT])
+def test_float64_models_in_the_reference_evaluator(tmp_path, name):
+    from onnx.reference import ReferenceEvaluator
+    from tests.test_onnx_export import _ExactErf
+
+    model = _model(name).to(dtype=np.float64)
+    x, mask = _inputs(name, EXPORT_BATCH, 0)
+    x = x.astype(np.float64)  # parameter-free models take the example's dtype
+    path = str(tmp_path / f"{name}.onnx")
+    hepnn.onnx.export(model, x if mask is None else (x, mask), path)
+    assert onnx.load(path).graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
+    ref = ReferenceEvaluator(path, new_ops=[_ExactErf])
+    x, mask = _inputs(name, 8, 8)
+    x = x.astype(np.float64)
+    got = ref.run(None, _feeds(ref.input_names, x, mask))
+    for i, (a, w) in enumerate(zip(got, _hepnn_out(model, x, mask))):
+        assert a.dtype == np.float64 and a.shape == w.shape
+        np.testing.assert_allclose(a, w, rtol=TOL64, atol=TOL64 * max(1.0, float(np.max(np.abs(w)))),
+                                   err_msg=f"{name} output {i}")
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -417,6 +459,49 @@ def test_model_in_training_mode_is_exported_in_eval_and_left_untouched(tmp_path)
         np.testing.assert_array_equal(v, before[k], err_msg=k)
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     _compare(sess.run(None, {"input": x, "mask": real}), _hepnn_out(model, x, real), "train-mode DeepSets")
+
+
+_STANDIN_CHECK = r"""
+import os, tempfile
+import numpy as np
+from tests.cupy_standin import install
+install()
+import hepnn, hepnn.onnx
+import onnxruntime as ort
+from hepnn import nn
+
+hepnn.manual_seed(3)
+model = nn.DeepSets(nn.Sequential(nn.Linear(5, 8), nn.ReLU()), nn.Sequential(nn.Linear(8, 4), nn.BatchNorm1d(4),
+                    nn.Linear(4, 1)), pooling="mean").to("cuda")
+enc = nn.TransformerEncoderLayer(5, 1, 7, dropout=0.0).to("cuda")
+rng = np.random.default_rng(1)
+x = rng.standard_normal((4, 6, 5)).astype(np.float32)
+real = rng.random((4, 6)) < 0.7
+for m, mask in ((model, real), (enc, ~real)):
+    path = hepnn.onnx.export(m, (hepnn.tensor(x, device="cuda"), mask), os.path.join(tempfile.mkdtemp(), "m.onnx"))
+    assert next(m.parameters()).device == "cuda"
+    got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"input": x, "mask": mask})[0]
+    m.eval()
+    with hepnn.no_grad():
+        t = hepnn.tensor(x, device="cuda")
+        want = (m(t, mask=mask) if m is model else m(t, src_key_padding_mask=mask)).cpu().numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+print("ok")
+"""
+
+
+def test_masked_models_on_cuda_with_a_cupy_standin():
+    """Parameters on the GPU (a NumPy-backed CuPy stand-in; no GPU needed): DeepSets re-runs its
+    parts on the model's device while its graph is built, and the mask may stay a NumPy array."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    res = subprocess.run([sys.executable, "-c", _STANDIN_CHECK], capture_output=True, text=True, cwd=root,
+                         env=os.environ.copy())
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.strip().endswith("ok")
 
 
 def test_flatten_merging_the_batch_gets_its_own_symbol(tmp_path):
