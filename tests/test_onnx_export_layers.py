@@ -508,3 +508,31 @@ def test_flatten_merging_the_batch_gets_its_own_symbol(tmp_path):
     path = hepnn.onnx.export(nn.Flatten(0, 1), np.ones((3, 2, 5), np.float32), str(tmp_path / "f.onnx"))
     m = onnx.load(path)
     assert [d.dim_param or d.dim_value for d in m.graph.output[0].type.tensor_type.shape.dim] == ["output_dim0", 5]
+
+
+def test_a_sequential_hepnn_cannot_run_is_refused(tmp_path):
+    """MultiheadAttention needs (query, key, value): hepnn's Sequential cannot call it, so the
+    export refuses instead of writing a self-attention graph of a model that does not run."""
+    model = nn.Sequential(nn.Linear(4, 8), nn.MultiheadAttention(8, 2))
+    with pytest.raises(NotImplementedError, match=r"the model's own forward fails on example_input \(TypeError"):
+        hepnn.onnx.export(model, np.ones((2, 3, 4), np.float32), str(tmp_path / "x.onnx"))
+
+
+class WrapsLSTM(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(3, 4, batch_first=True)
+
+    def forward(self, x):
+        return self.lstm(x)
+
+
+def test_a_module_returning_the_lstm_result_exports_three_outputs(tmp_path):
+    hepnn.manual_seed(6)
+    model = WrapsLSTM()
+    x = np.random.default_rng(6).standard_normal((2, 5, 3)).astype(np.float32)
+    path = hepnn.onnx.export(model, x, str(tmp_path / "w.onnx"))
+    got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"input": x})
+    with hepnn.no_grad():
+        out, (h, c) = model(hepnn.tensor(x))
+    _compare(got, [out.numpy(), h.numpy(), c.numpy()], "WrapsLSTM")

@@ -87,7 +87,7 @@ def call_leaf(path, m, x, mask):
     except (ValueError, TypeError, IndexError) as e:
         raise ValueError(f"[onnx.export] layer {_label(path, m)} rejects its input of shape "
                          f"{tuple(x.shape)}: {e}") from e
-    return y if isinstance(y, tuple) else (y,)
+    return _flat(y)
 
 
 def check_chain(model, inputs, rtol, atol):
@@ -115,6 +115,8 @@ def check_chain(model, inputs, rtol, atol):
             y = (x,)
             for cpath, c in children:
                 y = run(cpath, c, _single(y, cpath, c), inner, in_custom and isinstance(m, nn.ModuleList))
+            if not path and not isinstance(m, nn.ModuleList):
+                _same_as_own_forward(m, x, y, rtol, atol)
             return y
         refuse = NotImplementedError(
             f"[onnx.export] the forward of {_label(path, m)} is not its children applied in "
@@ -123,26 +125,52 @@ def check_chain(model, inputs, rtol, atol):
             want = m(x) if mask is None else m(x, mask)
         except Exception as e:  # whatever the custom forward raised, it is not a plain chain
             raise refuse from e
-        want = want if isinstance(want, tuple) else (want,)
+        want = _flat(want)
         try:
             y = (x,)
             for cpath, c in children:
                 y = run(cpath, c, _single(y, cpath, c), mask, in_custom=True)
         except ValueError as e:  # children that do not chain by shape: the forward is not a chain
             raise refuse from e
-        if len(want) != len(y):
+        if not _all_close(want, y, rtol, atol):
             raise refuse
-        for a, b in zip(want, y):
-            a, b = _numpy(a), _numpy(b)
-            scale = max(1.0, float(np.max(np.abs(a), initial=0.0)))
-            if a.shape != b.shape or not np.allclose(a, b, rtol=rtol, atol=atol * scale):
-                raise refuse
         return want
 
     with no_grad():
         outs = [run("", model, x, mask) for x, mask in inputs]
         first = dict(shapes)
     return tuple(_numpy(t) for t in outs[0]), first, tuple(tuple(_numpy(t).shape) for t in outs[-1])
+
+
+def _same_as_own_forward(seq, x, y, rtol, atol):
+    """The top-level Sequential's own forward (with its fusions) gives what its layers gave one by
+    one; a layer it cannot call that way (e.g. MultiheadAttention, which needs query, key and
+    value) is refused rather than exported as something hepnn does not run."""
+    try:
+        want = _flat(seq(x))
+    except Exception as e:
+        raise NotImplementedError(f"[onnx.export] the model's own forward fails on example_input "
+                                  f"({type(e).__name__}: {e}), so it cannot be exported") from e
+    if not _all_close(want, y, rtol, atol):
+        raise NotImplementedError("[onnx.export] the model's own forward differs from its layers applied one by one")
+
+
+def _all_close(want, got, rtol, atol):
+    if len(want) != len(got):
+        return False
+    for a, b in zip(want, got):
+        a, b = _numpy(a), _numpy(b)
+        scale = max(1.0, float(np.max(np.abs(a), initial=0.0)))
+        if a.shape != b.shape or not np.allclose(a, b, rtol=rtol, atol=atol * scale):
+            return False
+    return True
+
+
+def _flat(t):
+    """A module's result as a flat tuple of tensors ((out, (h, c)) -> (out, h, c))."""
+    if isinstance(t, (tuple, list)):
+        return tuple(v for item in t for v in _flat(item))
+    return (t,)
 
 
 def _single(y, path, m):
