@@ -536,3 +536,20 @@ def test_a_module_returning_the_lstm_result_exports_three_outputs(tmp_path):
     with hepnn.no_grad():
         out, (h, c) = model(hepnn.tensor(x))
     _compare(got, [out.numpy(), h.numpy(), c.numpy()], "WrapsLSTM")
+
+
+@pytest.mark.parametrize("opset", [13, 17, 18, 21])
+@pytest.mark.parametrize("name", ["deep_sets_max", "deep_sets_mean", "edge_conv_no_mask", "gru", "mha_masked"])
+def test_other_opsets(tmp_path, name, opset):
+    """Reduce ops take their axes as an input from opset 18 on, Gelu is an op from opset 20."""
+    model = _model(name)
+    x, mask = _inputs(name, EXPORT_BATCH, 0)
+    path = str(tmp_path / f"{name}.onnx")
+    hepnn.onnx.export(model, x if mask is None else (x, mask), path, opset=opset)
+    m = onnx.load(path)
+    onnx.checker.check_model(m, full_check=True)
+    assert m.opset_import[0].version == opset
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    x, mask = _inputs(name, 8, 8)
+    _compare(sess.run(None, _feeds([i.name for i in sess.get_inputs()], x, mask)), _hepnn_out(model, x, mask),
+             f"{name} opset {opset}")
