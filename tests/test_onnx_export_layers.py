@@ -395,6 +395,10 @@ def test_bad_example_inputs(tmp_path):
         hepnn.onnx.export(nn.LayerNorm(3), np.ones(3, np.float32), p)
     with pytest.raises(TypeError, match="must hold numbers"):
         hepnn.onnx.export(nn.LayerNorm(3), np.array([["a", "b", "c"]]), p)
+    with pytest.raises(ValueError, match="holds NaN or inf"):
+        hepnn.onnx.export(ds, (np.full((2, 5, 3), np.nan, np.float32), np.ones((2, 5), bool)), p)
+    with pytest.raises(ValueError, match="holds NaN or inf"):  # 1e39 overflows the float32 model
+        hepnn.onnx.export(nn.Sequential(nn.Linear(3, 1)), np.full((1, 3), 1e39), p)
     assert not list(tmp_path.iterdir())
 
 
