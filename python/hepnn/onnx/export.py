@@ -256,7 +256,8 @@ def _example_arrays(example_input, dtype):
                          f"features, ...), got shape {x.shape}")
     if x.dtype.kind not in "fiu":
         raise TypeError(f"{_FN} example_input must hold numbers, got dtype {x.dtype}")
-    x = np.ascontiguousarray(x, dtype=dtype)
+    with np.errstate(over="ignore"):  # an overflow to inf is refused just below
+        x = np.ascontiguousarray(x, dtype=dtype)
     if not np.all(np.isfinite(x)):  # the export check compares outputs; NaN never compares equal
         raise ValueError(f"{_FN} example_input holds NaN or inf; give finite example values")
     return x, (None if mask is None else np.ascontiguousarray(mask))
