@@ -107,6 +107,9 @@ CASES = {
         8, 2, 12, dropout=0.0, activation=nn.Tanh()), (3, 5, 8), None),
     "encoder_2layer_norm_masked": (lambda: nn.TransformerEncoder(
         nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0), 2, norm=nn.LayerNorm(8)), (3, 6, 8), "padded"),
+    "encoder_layer_no_bias_masked": (lambda: nn.TransformerEncoderLayer(8, 2, 12, dropout=0.0, bias=False),
+                                     (3, 5, 8), "padded"),
+    "gru_no_bias_batch_first": (lambda: nn.GRU(3, 4, bias=False, batch_first=True), (3, 6, 3), None),
     "encoder_seq_first": (lambda: nn.TransformerEncoder(
         nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=False), 2), (6, 3, 8), None),
     "linear_encoder_linear": (lambda: nn.Sequential(nn.Linear(5, 8), nn.TransformerEncoderLayer(8, 4, 16, 0.0),
