@@ -163,15 +163,15 @@ CASES["edge_conv_stack_in_a_module_list"] = (EdgeConvStack, (3, 8, 4), "real")
 
 
 def _batch_axis(model):
-    from hepnn.onnx._walk import flatten, leaf_of
-
-    first = flatten(model)[0][1]
-    return leaf_of(first).batch_axis(first)
+    """1 for the (L, B, .) layouts of batch_first=False recurrent and attention layers."""
+    m = model.layers[0] if isinstance(model, nn.TransformerEncoder) else model
+    m = m.self_attn if isinstance(m, nn.TransformerEncoderLayer) else m
+    return 1 if isinstance(m, (nn.GRU, nn.LSTM, nn.MultiheadAttention)) and not m.batch_first else 0
 
 
 def _inputs(name, batch, seed):
-    """(x, mask or None) for CASES[name] with `batch` events; masks keep >= 1 real entry per
-    event except that event 1 (at batch > 2) is all real and the last all padded / one-real."""
+    """(x, mask or None) for CASES[name] with `batch` events. Masks: random, with event 1 all real,
+    event 2 all padded (from 4 events on) and the last with one real entry (no neighbours, one key)."""
     make, shape, kind = CASES[name]
     model = make()
     axis = _batch_axis(model)
@@ -186,7 +186,9 @@ def _inputs(name, batch, seed):
     real[:, 0] = True
     if B > 2:
         real[1] = True
-        real[-1] = np.arange(N) == 0  # one real particle: no neighbours, one key
+        real[-1] = np.arange(N) == 0
+    if B > 3:
+        real[2] = False
     return x, (real if kind == "real" else ~real)
 
 
@@ -196,21 +198,21 @@ def _model(name):
 
 
 def _hepnn_out(model, x, mask):
-    """The hepnn model's own outputs, called as the export check calls it."""
-    from hepnn.onnx._walk import leaf_of, leaf_type
-
+    """The hepnn model's own outputs, flattened ((out, (h, c)) -> [out, h, c]), each layer called
+    with its mask keyword."""
     model.eval()
     with hepnn.no_grad():
         t = hepnn.tensor(x)
-        if leaf_type(model) is not None:
-            leaf = leaf_of(model)
-            if leaf.call is not None:
-                y = leaf.call(model, t, mask)
-            else:
-                y = model(t, **{leaf.mask: mask}) if mask is not None else model(t)
+        if isinstance(model, nn.MultiheadAttention):
+            y = model(t, t, t, key_padding_mask=mask)[0]
+        elif isinstance(model, (nn.TransformerEncoder, nn.TransformerEncoderLayer)):
+            y = model(t, src_key_padding_mask=mask)
+        elif isinstance(model, (nn.DeepSets, nn.EdgeConv)):
+            y = model(t, mask=mask)
         else:
             y = model(t) if mask is None else model(t, mask)
-    return [o.numpy() for o in (y if isinstance(y, tuple) else (y,))]
+    flat = lambda v: [o for item in v for o in flat(item)] if isinstance(v, tuple) else [v]  # noqa: E731
+    return [o.numpy() for o in flat(y)]
 
 
 def _export(name, tmp_path):
