@@ -1,8 +1,10 @@
 """Emitters of the set and graph layers on padded particles: DeepSets (phi, masked sum / mean /
 max pooling, rho) and EdgeConv (kNN as TopK on pairwise squared distances, neighbours by
-GatherElements, the edge MLP as MatMul + activation, masked mean / max over the neighbours).
+Gather, the edge MLP as MatMul + activation, masked mean / max over the neighbours).
 Shape letters: B events, N particles (fixed at export), F features, K neighbours. The mask input
-(B, N) bool is True for real particles, as in hepnn."""
+(B, N) bool is True for real particles, as in hepnn.
+NOTE: the distances are sums of squared coordinate differences, as hepnn's knn adds them (not
+|a|^2 + |b|^2 - 2ab), so near ties pick the same neighbours; that costs a (B, N, N, D) tensor."""
 from __future__ import annotations
 
 import numpy as np
@@ -54,6 +56,17 @@ def deep_sets(g, scope, layer, x):
     return y
 
 
+def _neighbours(g, scope, x, idx, N, C):
+    """x_j (B, N, K, C) for idx (B, N, K): a Gather from the (B * N, C) rows with each event's
+    offset b * N added (from the symbolic batch via Shape and Range), so no (B, N, N, C) copy."""
+    batch = g.node(scope, "Slice", [g.node(scope, "Shape", [x]), g.ints(scope, "b0", [0]), g.ints(scope, "b1", [1])])
+    end = g.node(scope, "Squeeze", [g.node(scope, "Mul", [batch, g.ints(scope, "n", [N])]), g.ints(scope, "ax0", [0])])
+    offsets = g.node(scope, "Range", [g.ints(scope, "start", 0), end, g.ints(scope, "step", N)])
+    flat = g.node(scope, "Add", [idx, g.node(scope, "Reshape", [offsets, g.ints(scope, "col", [-1, 1, 1])])])
+    rows = g.node(scope, "Reshape", [x, g.ints(scope, "rows", [-1, C])])
+    return g.node(scope, "Gather", [rows, flat], axis=0)
+
+
 def edge_conv(g, scope, layer, x):
     pre = f"{scope}." if scope else ""
     B, N, C = g.shape
@@ -71,9 +84,7 @@ def edge_conv(g, scope, layer, x):
         d2 = g.node(scope, "Where", [_unsq(g, scope, mask, [1]), d2, inf])
     dist, idx = g.node_n(scope, "TopK", [d2, g.ints(scope, "k", [K])], 2, axis=-1, largest=0, sorted=1)
     valid = _unsq(g, scope, g.node(scope, "Less", [dist, inf]), [3])  # (B, N, K, 1)
-    table = g.node(scope, "Expand", [_unsq(g, scope, x, [1]), g.ints(scope, "rows", [1, N, 1, 1])])
-    at = g.node(scope, "Expand", [_unsq(g, scope, idx, [3]), g.ints(scope, "cols", [1, 1, 1, C])])
-    xj = g.node(scope, "GatherElements", [table, at], axis=2)  # (B, N, K, C)
+    xj = _neighbours(g, scope, x, idx, N, C)
     xi = g.node(scope, "Expand", [_unsq(g, scope, x, [2]), g.ints(scope, "slots", [1, 1, K, 1])])
     e = g.node(scope, "Concat", [xi, g.node(scope, "Sub", [xj, xi])], axis=-1)
     for i, lin in enumerate(layer.mlp):
