@@ -562,3 +562,20 @@ def test_other_opsets(tmp_path, name, opset):
     x, mask = _inputs(name, 8, 8)
     _compare(sess.run(None, _feeds([i.name for i in sess.get_inputs()], x, mask)), _hepnn_out(model, x, mask),
              f"{name} opset {opset}")
+
+
+def test_edge_conv_ties_break_by_index_as_in_hepnn(tmp_path):
+    """Points on an integer lattice: many neighbours at exactly equal distances. hepnn's knn and
+    ONNX's TopK both take the smaller index first, so the same neighbours are aggregated."""
+    hepnn.manual_seed(8)
+    conv = _randomise(nn.EdgeConv(3, [6], k=4, coords=[0, 1], aggregation="max"), 8)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((5, 9, 3)).astype(np.float32)
+    x[:, :, :2] = rng.integers(-1, 2, size=(5, 9, 2))  # coordinates in {-1, 0, 1}
+    real = rng.random((5, 9)) < 0.8
+    path = hepnn.onnx.export(conv, (x[:2], real[:2]), str(tmp_path / "ties.onnx"))
+    with hepnn.no_grad():
+        want = conv(hepnn.tensor(x), mask=real).numpy()
+    got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"input": x, "mask": real})
+    _compare(got, [want], "lattice EdgeConv (ORT)")
+    _compare(rt.Session(path).run({"input": x, "mask": real}), [want], "lattice EdgeConv (runtime)")
