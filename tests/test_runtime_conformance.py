@@ -18,6 +18,7 @@ SUPPORTED_OPS = {
     "Not", "And", "Cast", "Softmax", "LogSoftmax", "Identity", "Dropout", "Flatten", "Reshape", "Constant",
     "ConstantOfShape", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Slice", "Gather", "GatherElements",
     "Expand", "Shape", "Range", "Tile", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ArgMax", "TopK"}
+SUPPORTED_OPS |= {"GRU", "LSTM", "Mod"}
 
 # Inputs that define output shapes. The runtime plans memory before it sees input data, so these
 # must be known then (constants, or computed from shapes); the cases feed them as graph inputs, so

@@ -20,10 +20,13 @@ void Session::run(const void* const* inputs, void* const* outputs) {
   }
   for (size_t k = 0; k < m.steps.size(); ++k) {
     const StepPlan& p = plans_[k];
-    if (p.folded || p.n == 0) continue;
+    // NOTE: an empty first output may come with non-empty others (a GRU over 0 time steps still
+    // returns its initial state as Y_h).
+    if (p.folded || (p.n == 0 && p.n2 == 0)) continue;
     const Step& s = m.steps[k];
     for (size_t i = 0; i < s.in.size(); ++i) in_ptrs_[i] = s.in[i] >= 0 ? ptr_[s.in[i]] : nullptr;
-    run_step(s, p, in_ptrs_.data(), ptr_[s.out], s.out2 >= 0 ? ptr_[s.out2] : nullptr, scratch_.data());
+    run_step(s, p, in_ptrs_.data(), ptr_[s.out], s.out2 >= 0 ? ptr_[s.out2] : nullptr, scratch_.data(),
+             s.out3 >= 0 ? ptr_[s.out3] : nullptr);
   }
   for (size_t i = 0; i < m.outputs.size(); ++i) {
     if (!outputs[i]) continue;

@@ -125,9 +125,10 @@ void Session::plan(bool memory) {
     }
     infer_step(s, ins, shapes_[s.out], out2, p);
     if (s.out2 >= 0) shapes_[s.out2] = out2;
+    if (s.out3 >= 0) shapes_[s.out3] = out2;
     // Shape reads only its input's shape, which is known here for any input.
     const bool foldable = all_known || s.kind == StepKind::shape;
-    const int64_t bytes = p.n * int64_t(elem_size(s.elem)) + p.n2 * 8;
+    const int64_t bytes = p.n * int64_t(elem_size(s.elem)) + p.n2 * (s.out3 >= 0 ? 16 : 8);
     if (!foldable || p.n > kMaxFoldElements || folded_bytes + bytes > kMaxFoldBytes) continue;
     folded_bytes += bytes;
     auto store = [&](int v, int64_t nbytes) {
@@ -137,9 +138,12 @@ void Session::plan(bool memory) {
     };
     store(s.out, p.n * int64_t(elem_size(s.elem)));
     if (s.out2 >= 0) store(s.out2, p.n2 * 8);
+    if (s.out3 >= 0) store(s.out3, p.n2 * 8);
     fold_scratch.assign(p.scratch / 8 + 1, 0);
     for (size_t i = 0; i < s.in.size(); ++i) in_ptrs_[i] = s.in[i] >= 0 ? known_[s.in[i]] : nullptr;
-    if (p.n || p.n2) run_step(s, p, in_ptrs_.data(), ptr_[s.out], s.out2 >= 0 ? ptr_[s.out2] : nullptr, fold_scratch.data());
+    if (p.n || p.n2)
+      run_step(s, p, in_ptrs_.data(), ptr_[s.out], s.out2 >= 0 ? ptr_[s.out2] : nullptr, fold_scratch.data(),
+               s.out3 >= 0 ? ptr_[s.out3] : nullptr);
     p.folded = true;
   }
   if (memory) plan_memory();
@@ -185,7 +189,8 @@ void Session::plan_memory() {
     const Step& s = m.steps[k];
     take(s.out, plans_[k].n);
     if (s.out2 >= 0) take(s.out2, plans_[k].n2);
-    for (int o : {s.out, s.out2})
+    if (s.out3 >= 0) take(s.out3, plans_[k].n2);
+    for (int o : {s.out, s.out2, s.out3})
       if (o >= 0 && last[o] <= int64_t(k)) release(slot_of[o]);  // never read: reusable at once
     for (size_t i = 0; i < s.in.size(); ++i) {
       const int v = s.in[i];
