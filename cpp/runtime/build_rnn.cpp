@@ -35,8 +35,9 @@ void build_rnn(Builder& b, const OnnxNode& n, NodeAttrs& a, Step& s) {
     load_fail(label + ": peephole weights (input P) are not supported");
   bool any_output = false;
   for (const std::string& o : n.outputs) any_output |= !o.empty();
-  if (n.outputs.size() > max_out || !any_output)
+  if (n.outputs.size() > max_out)
     load_fail(label + " has " + std::to_string(n.outputs.size()) + " outputs, expected 1 to " + std::to_string(max_out));
+  if (!any_output) load_fail(label + " has no outputs");
 
   s.kind = lstm ? StepKind::lstm : StepKind::gru;
   s.elem = Elem::f32;
