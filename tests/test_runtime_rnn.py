@@ -186,3 +186,54 @@ def test_zero_time_steps_and_zero_features():
     want = reference("LSTM", data["x"], data["W"], data["R"], data["B"], None, data["h0"], data["c0"], "reverse")
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_c_api_recurrent_model(tmp_path):
+    """The C API program (tests/cpp/runtime_c_api.cpp: 16 threads, error paths, allocation count)
+    on a GRU -> LSTM stack: x (N, T*F) reshaped to time-major, a bidirectional GRU with
+    linear_before_reset, an LSTM over its Y, then [Y_h, Y_c] into a Gemm head. Steady-state runs
+    must not allocate."""
+    import re
+    import subprocess
+    import sys
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+    from test_runtime_cpp import build_program
+
+    exe = build_program()
+    rng = np.random.default_rng(2)
+    T, F, H1, H2, N = 5, 4, 8, 6, 7
+    gru = case(rng, "GRU", "bidirectional", 0, True, False, False, T=T, nb=N, I=F, H=H1)
+    lstm = case(rng, "LSTM", "forward", 0, True, False, False, T=T, nb=N, I=2 * H1, H=H2)
+    head = (rng.standard_normal((3, 2 * H2)) / 4).astype(np.float32)
+    inits = {"s1": np.array([-1, T, F], np.int64), "gW": gru["W"], "gR": gru["R"], "gB": gru["B"],
+             "s2": np.array([T, -1, 2 * H1], np.int64), "lW": lstm["W"], "lR": lstm["R"], "lB": lstm["B"],
+             "ax0": np.array([0], np.int64), "head": head}
+    nodes = [helper.make_node("Reshape", ["x", "s1"], ["x3"]),
+             helper.make_node("Transpose", ["x3"], ["xt"], perm=[1, 0, 2]),
+             helper.make_node("GRU", ["xt", "gW", "gR", "gB"], ["gy", "gh"], hidden_size=H1, direction="bidirectional",
+                              linear_before_reset=1),
+             helper.make_node("Transpose", ["gy"], ["gyt"], perm=[0, 2, 1, 3]),
+             helper.make_node("Reshape", ["gyt", "s2"], ["l_in"]),
+             helper.make_node("LSTM", ["l_in", "lW", "lR", "lB"], ["", "lh", "lc"], hidden_size=H2),
+             helper.make_node("Concat", ["lh", "lc"], ["hc"], axis=2),
+             helper.make_node("Squeeze", ["hc", "ax0"], ["z"]),
+             helper.make_node("Gemm", ["z", "head"], ["y"], transB=1)]
+    g = helper.make_graph(nodes, "rnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", T * F])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+                          [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    model = tmp_path / "rnn.onnx"
+    model.write_bytes(m.SerializeToString())
+    x = rng.standard_normal((N, T * F)).astype(np.float32)
+    (tmp_path / "x.bin").write_bytes(x.tobytes())
+    r = subprocess.run([str(exe), str(model), str(tmp_path / "x.bin"), str(N), str(T * F), str(tmp_path / "y.bin")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "OK" in r.stdout, r.stdout + r.stderr
+    assert int(re.search(r"allocations_in_1000_runs (\d+)", r.stdout).group(1)) == 0
+    gy, _ = reference("GRU", x.reshape(N, T, F).transpose(1, 0, 2), gru["W"], gru["R"], gru["B"],
+                      direction="bidirectional", lbr=1)
+    _, lh, lc = reference("LSTM", gy.transpose(0, 2, 1, 3).reshape(T, N, 2 * H1), lstm["W"], lstm["R"], lstm["B"])
+    want = np.concatenate([lh, lc], axis=2)[0] @ head.T.astype(np.float64)
+    y = np.frombuffer((tmp_path / "y.bin").read_bytes(), np.float32).reshape(N, 3)
+    np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-5)

@@ -48,6 +48,13 @@ void infer_step(const Step& s, const std::vector<InferIn>& in, Shape& out, Shape
 void run_step(const Step& s, const StepPlan& p, const void* const* in, void* out, void* out2, void* scratch,
               void* out3 = nullptr);
 
+// Steps whose output is their input's data under another shape (Reshape, Flatten, Squeeze,
+// Unsqueeze, Identity, inference Dropout): a session runs them as views of the input's storage.
+inline bool is_view(StepKind k) {
+  return k == StepKind::copy || k == StepKind::flatten || k == StepKind::reshape || k == StepKind::squeeze ||
+         k == StepKind::unsqueeze;
+}
+
 // Largest value that constant folding materialises (elements); larger ones run as ordinary steps.
 constexpr int64_t kMaxFoldElements = int64_t(1) << 24;
 
