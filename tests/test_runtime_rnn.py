@@ -150,10 +150,11 @@ def test_absent_outputs_and_stale_buffers(op):
         assert np.all(y[lens[1]:, :, 1] == 0)
 
 
+@pytest.mark.parametrize("nb", [1, 37])
 @pytest.mark.parametrize("op", ["GRU", "LSTM"])
-def test_thread_count_does_not_change_results(op):
+def test_thread_count_does_not_change_results(op, nb):
     rng = np.random.default_rng(11)
-    data = case(rng, op, "bidirectional", 0, True, True, True, T=6, nb=37, I=5, H=10)
+    data = case(rng, op, "bidirectional", 0, True, True, True, T=6, nb=nb, I=5, H=10)
     inits = {k: data[k] for k in ("W", "R", "B", "lens")}
     model = rnn_model(op, {k: v.shape for k, v in data.items()}, inits, names(op, data), ["Y", "Y_h"],
                       hidden_size=10, direction="bidirectional")
@@ -237,3 +238,21 @@ def test_c_api_recurrent_model(tmp_path):
     want = np.concatenate([lh, lc], axis=2)[0] @ head.T.astype(np.float64)
     y = np.frombuffer((tmp_path / "y.bin").read_bytes(), np.float32).reshape(N, 3)
     np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("op", ["GRU", "LSTM"])
+def test_constant_inputs_fold_at_load(op):
+    # Every input an initializer: the step runs once at load (fold.cpp) and its three outputs
+    # become constants of the model.
+    rng = np.random.default_rng(8)
+    data = case(rng, op, "bidirectional", 1, True, True, True, T=4, nb=3)
+    outs = ["Y", "Y_h"] + (["Y_c"] if op == "LSTM" else [])
+    model = rnn_model(op, {k: v.shape for k, v in data.items()}, data, names(op, data), outs, hidden_size=6,
+                      direction="bidirectional", layout=1)
+    s = rt.Session(model)
+    assert s.model.steps == []
+    got = s.run({})
+    want = reference(op, data["x"], data["W"], data["R"], data["B"], data["lens"], data["h0"], data.get("c0"),
+                     "bidirectional", 1)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)

@@ -223,7 +223,8 @@ void run_rnn(const Step& s, const StepPlan& p, const void* const* in, void* y, v
     bias = w.bias;
   }
   if (n.T * n.B > 0) cpu::linear_forward<float>(n.T * n.B, n.I, DGH, a.x, a.w, bias, Act::none, 0.0, w.xg, nullptr);
-  // Directions and row blocks are independent: one range over D*B rows, split at direction ends.
+  // Directions and row blocks are independent: one range over D*B rows, split at direction ends
+  // (a grain of at most B lets the two directions of a small batch run on two threads).
   auto body = [&](index_t i0, index_t i1) {
     while (i0 < i1) {
       const int64_t d = i0 / n.B, b0 = i0 % n.B, b1 = std::min<int64_t>(n.B, b0 + (i1 - i0));
@@ -231,7 +232,7 @@ void run_rnn(const Step& s, const StepPlan& p, const void* const* in, void* y, v
       i0 += b1 - b0;
     }
   };
-  parallel_for(n.D * n.B, cpu::rnn::kRowGrain, body);
+  parallel_for(n.D * n.B, std::min<int64_t>(cpu::rnn::kRowGrain, std::max<int64_t>(n.B, 1)), body);
 }
 
 }  // namespace hepnn::rt
