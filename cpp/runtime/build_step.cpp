@@ -59,7 +59,9 @@ const std::set<std::string> kOps = {
     "Softplus", "Gelu", "Erf", "Exp", "Log", "Sqrt", "Neg", "Abs", "Clip", "Where", "Equal", "Less", "Greater",
     "Not", "And", "Cast", "Softmax", "LogSoftmax", "Identity", "Dropout", "Flatten", "Reshape", "Constant",
     "ConstantOfShape", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Slice", "Gather", "GatherElements",
-    "Expand", "Shape", "Range", "Tile", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ArgMax", "TopK"};
+    "Expand", "Shape", "Range", "Tile", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ArgMax", "TopK",
+    "Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization",
+    "LayerNormalization"};
 
 const std::map<std::string, UnOp>& unary_ops() {
   static const std::map<std::string, UnOp> ops = {{"Erf", UnOp::erf}, {"Exp", UnOp::exp}, {"Log", UnOp::log},
@@ -346,6 +348,7 @@ Step build_step(Builder& b, const OnnxNode& n) {
     s.elem = elem(0);
     s.out2 = b.id(n.outputs[1]);
     m.values[s.out2].elem = I;
+  } else if (build_conv_step(b, n, a, s)) {
   } else if (activation_of(n, a, s.act, s.alpha, s.scale)) {
     require_arity(n, 1, 1, 1);
     s.kind = StepKind::act;

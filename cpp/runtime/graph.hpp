@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/types.hpp"
+#include "runtime/conv_attrs.hpp"
 
 namespace hepnn::rt {
 
@@ -20,7 +21,8 @@ const char* elem_name(Elem e);
 enum class StepKind {
   linear, gemm, matmul, binary, compare, where, act, unary, clip, cast, softmax, copy, flatten, reshape,
   squeeze, unsqueeze, transpose, concat, slice, gather, gather_elements, expand, tile, shape,
-  constant_of_shape, range, reduce, argmax, topk
+  constant_of_shape, range, reduce, argmax, topk,
+  conv, conv_transpose, pool, batchnorm, layernorm
 };
 enum class BinOp { add, sub, mul, div, pow, equal, less, greater, logical_and };
 enum class UnOp { erf, exp, log, sqrt, neg, abs, logical_not };
@@ -71,6 +73,7 @@ struct Step {
   int64_t fill_i = 0;
   float fill_f = 0;
   bool rank2_input = false;       // linear from Gemm: ONNX Gemm takes 2-D input only
+  ConvAttrs conv;                 // conv, conv_transpose, pool, batchnorm, layernorm
 };
 
 class Model {
