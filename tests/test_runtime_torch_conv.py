@@ -2,8 +2,8 @@
 against PyTorch and ONNX Runtime to 1e-5 relative: a jet-image CNN (Conv2d-BatchNorm2d-ReLU-
 MaxPool-Conv2d-ReLU-AvgPool or AdaptiveAvgPool-Flatten-Linear), a Conv1d model over particle
 sequences (dilation, groups, BatchNorm1d that torch cannot fold into a conv, strided max pooling,
-adaptive max pooling, which torch exports as a whole-length MaxPool), an encoder-decoder with padding='same' and ConvTranspose2d, and a model with
-LayerNorm over one and two axes."""
+adaptive max pooling, which torch exports as a whole-length MaxPool), an encoder-decoder with
+padding='same' and ConvTranspose2d, and a model with LayerNorm over one and two axes."""
 import numpy as np
 import pytest
 
