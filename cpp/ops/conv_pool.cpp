@@ -109,7 +109,10 @@ template <typename T>
 void max_pool2d_forward(const PoolShape& s, const T* x, T* y, std::int64_t* idx) {
   check_pool(s, "max_pool2d_forward");
   const index_t HW = s.H * s.W, OHW = s.OH * s.OW;
-  const bool two_by_two = s.KH == 2 && s.KW == 2 && s.sh == 2 && s.sw == 2 && s.ph == 0 && s.pw == 0;
+  // The 2x2 path reads whole windows: not for an output whose last windows pass the input's end
+  // (ceil mode or end padding, as the ONNX runtime's pools ask for).
+  const bool two_by_two = s.KH == 2 && s.KW == 2 && s.sh == 2 && s.sw == 2 && s.ph == 0 && s.pw == 0 &&
+                          2 * s.OH <= s.H && 2 * s.OW <= s.W;
   parallel_for(s.P, plane_grain(OHW * s.KH * s.KW), [&](index_t p0, index_t p1) {
     for (index_t p = p0; p < p1; ++p) {
       const T* xp = x + p * HW;

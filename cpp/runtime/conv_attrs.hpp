@@ -25,8 +25,9 @@ struct ConvAttrs {
   double eps = 1e-5;                                     // BatchNormalization, LayerNormalization
 };
 
-// Kernel geometry for the current shapes. The kernels pad symmetrically; asymmetric pads run the
-// kernel with the larger pad on both sides into scratch and copy the wanted window out ("crop":
+// Kernel geometry for the current shapes. The kernels pad symmetrically; where asymmetric pads
+// matter they run the kernel with a larger pad on both sides into scratch and copy the wanted
+// window out ("crop":
 // planes of crop_h x crop_w read at row crop_r0, column crop_c0, where outside reads give the
 // fill, the bias for ConvTranspose) into the out_h x out_w output planes.
 struct ConvPlan {

@@ -71,13 +71,11 @@ void window_out(const Step& s, Axis& a, bool ceil_mode) {
   if (ceil_mode && (a.out - 1) * a.s >= a.in + a.pb) --a.out;
 }
 
-// The kernels' symmetric pad for an axis and the first kernel output row that is the wanted
-// one: padding max(pb, pe) on both sides shifts the windows by (max - pb) / stride rows.
-int64_t symmetric(const Step& s, const Axis& a, int64_t& pad) {
-  pad = std::max(a.pb, a.pe);
-  if ((pad - a.pb) % a.s)
-    op_fail(s, "pads " + std::to_string(a.pb) + " (begin) and " + std::to_string(a.pe) + " (end) with stride " +
-                   std::to_string(a.s) + " are not supported (the kernels pad both sides alike)");
+// The kernels' symmetric pad for an axis and the first kernel output that is the wanted one. The
+// windows start at o * stride - pad, so a pad of pb + a multiple of the stride that is >= pe
+// gives every wanted window, shifted by that multiple; the extra ones are cropped away.
+int64_t symmetric(const Axis& a, int64_t& pad) {
+  pad = a.pe > a.pb ? a.pb + (a.pe - a.pb + a.s - 1) / a.s * a.s : a.pb;
   return (pad - a.pb) / a.s;
 }
 
@@ -140,7 +138,7 @@ void infer_conv_fwd(const Step& s, const std::vector<InferIn>& in, Shape& out, S
     if (c.auto_pad == AutoPad::valid) a.pb = a.pe = 0;
     else if (c.auto_pad != AutoPad::notset && (i == 1 || r == 2)) same_pads(c.auto_pad, a);
     window_out(s, a, false);
-    first[i] = symmetric(s, a, pad[i]);
+    first[i] = symmetric(a, pad[i]);
     kout[i] = conv_out_size(a.in, a.k, a.s, pad[i], a.d);
   }
   out = {x[0], O, ax[0].out, ax[1].out};
@@ -244,9 +242,18 @@ void infer_pool(const Step& s, const std::vector<InferIn>& in, Shape& out, StepP
     if (c.auto_pad == AutoPad::valid) a.pb = a.pe = 0;
     else if (c.auto_pad != AutoPad::notset && real) same_pads(c.auto_pad, a);
     window_out(s, a, c.ceil_mode);
-    if (c.ceil_mode && a.pb != a.pe) op_fail(s, "ceil_mode with asymmetric pads is not supported");
-    first[i] = symmetric(s, a, pad[i]);
-    kout[i] = c.ceil_mode ? a.out : conv_out_size(a.in, a.k, a.s, pad[i], a.d);
+    // Max and exclusive average pooling clip windows at the input's end whatever the end pad,
+    // so the kernel takes the begin pad and the wanted output length as they are. Average
+    // pooling that counts the pads divides by the padded window: the end pad must be there.
+    if (c.pool == PoolKind::avg && c.count_include_pad && a.pb != a.pe) {
+      if (c.ceil_mode) op_fail(s, "ceil_mode with asymmetric pads and count_include_pad is not supported");
+      first[i] = symmetric(a, pad[i]);
+      kout[i] = conv_out_size(a.in, a.k, a.s, pad[i], a.d);
+    } else {
+      pad[i] = a.pb;
+      first[i] = 0;
+      kout[i] = a.out;
+    }
     // Every window the kernel visits must hold an input element: with dilation the taps of a
     // window that starts in the padding can step over a short input.
     for (int64_t o = 0; o < kout[i] && o * a.s < pad[i]; ++o) {
