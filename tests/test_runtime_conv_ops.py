@@ -145,3 +145,22 @@ def test_batchnorm(x):
 def test_layernorm(x, axis, bias):
     norm = x[axis:]
     check(*node_model("LayerNormalization", x, {"axis": axis, "epsilon": 1e-4}, [norm, norm] if bias else [norm]))
+
+
+@pytest.mark.parametrize("conv,pool", [
+    ({"pads": [1, 1, 1, 1]}, {"kernel_shape": [2, 2], "strides": [2, 2]}),
+    ({"pads": [0, 1, 2, 1], "strides": [2, 1]}, {"kernel_shape": [3, 2], "auto_pad": "SAME_UPPER", "strides": [2, 2]}),
+    ({"auto_pad": "SAME_UPPER"}, {"kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1}),
+])
+def test_conv_relu_maxpool_fused(conv, pool):
+    rng = np.random.default_rng(3)
+    w = numpy_helper.from_array(rng.standard_normal((5, 3, 3, 3)).astype(np.float32), "w")
+    b = numpy_helper.from_array(rng.standard_normal(5).astype(np.float32), "b")
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], **conv), helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("MaxPool", ["r"], ["y"], **pool)]
+    g = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 11, 9])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w, b])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    assert rt.Model(m.SerializeToString()).steps == ["Conv+Relu+MaxPool"]
+    check(m, {"x": rng.standard_normal((2, 3, 11, 9)).astype(np.float32)})

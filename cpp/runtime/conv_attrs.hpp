@@ -23,6 +23,8 @@ struct ConvAttrs {
   PoolKind pool = PoolKind::max;
   bool ceil_mode = false, count_include_pad = false;
   double eps = 1e-5;                                     // BatchNormalization, LayerNormalization
+  // Conv: the attributes of a MaxPool fused after it (0 or 1 entries; fusion.cpp).
+  std::vector<ConvAttrs> then_max_pool;
 };
 
 // Kernel geometry for the current shapes. The kernels pad symmetrically; where asymmetric pads
@@ -34,6 +36,8 @@ struct ConvPlan {
   ConvShape cs{};
   PoolShape ps{};
   bool crop = false;
+  bool pooled = false;         // conv + max pool: PoolShape ps pools the conv output (see run_conv)
+  int64_t conv_n = 0;          // conv + max pool with a crop: elements of the cropped conv output
   int64_t crop_planes = 0, crop_h = 0, crop_w = 0, crop_r0 = 0, crop_c0 = 0, out_h = 0, out_w = 0;
   int64_t N = 0, C = 0, S = 0;  // BatchNorm: (N, C, S); LayerNorm: N rows of C
 };

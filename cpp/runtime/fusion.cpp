@@ -1,6 +1,7 @@
 // Graph rewrites at load: the erf form of GELU (as torch.onnx exports nn.GELU) becomes one gelu
-// step, then linear steps absorb a following bias Add and activation (conv steps the activation). Both passes are linear in
-// the graph size and only touch values read exactly once (never graph outputs).
+// step, then linear steps absorb a following bias Add and activation (conv steps an activation
+// and a MaxPool). Both passes are linear in the graph size and only touch values read exactly
+// once (never graph outputs).
 #include "runtime/fusion.hpp"
 
 #include <cmath>
@@ -112,6 +113,15 @@ void fuse_linear(Model& m) {
     if (j >= 0 && m.steps[j].kind == StepKind::act && m.steps[j].scale == 1.0f) {
       s.act = m.steps[j].act;
       s.alpha = m.steps[j].alpha;
+      s.out = m.steps[j].out;
+      s.op += "+" + m.steps[j].op;
+      dead[j] = true;
+      j = sole_consumer(k);
+    }
+    // Conv (+ activation) -> MaxPool: the training library's inference fusion pools each
+    // sample's conv output while it is in cache.
+    if (s.kind == StepKind::conv && j >= 0 && m.steps[j].kind == StepKind::pool && m.steps[j].conv.pool == PoolKind::max) {
+      s.conv.then_max_pool = {m.steps[j].conv};
       s.out = m.steps[j].out;
       s.op += "+" + m.steps[j].op;
       dead[j] = true;

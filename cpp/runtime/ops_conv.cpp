@@ -112,6 +112,8 @@ void plan_crop(const Step& s, StepPlan& p, int64_t planes, int64_t h, int64_t w,
   p.scratch = size_t(n) * sizeof(float);
 }
 
+void infer_pool(const Step& s, const std::vector<InferIn>& in, Shape& out, StepPlan& p);
+
 void infer_conv_fwd(const Step& s, const std::vector<InferIn>& in, Shape& out, StepPlan& p) {
   const ConvAttrs& c = s.conv;
   const Shape& x = *in[0].shape;
@@ -150,6 +152,21 @@ void infer_conv_fwd(const Step& s, const std::vector<InferIn>& in, Shape& out, S
   check_scratch(s, sat_mul({cs.Cg(), ax[0].k, ax[1].k, kout[0], kout[1]}), "the im2col matrix");
   check_scratch(s, sat_mul({cs.Cg(), ax[0].in + 2 * pad[0], ax[1].in + 2 * pad[1]}), "the padded input");
   plan_crop(s, p, x[0] * O, ax[0].out, ax[1].out, first[0], first[1], kout[0], kout[1]);
+  if (c.then_max_pool.empty()) return;
+  // A fused MaxPool pools this output (max pooling never crops: see infer_pool). With a crop the
+  // cropped conv output goes to scratch after the uncropped one, and is pooled from there.
+  Step pool = s;
+  pool.kind = StepKind::pool;
+  pool.conv = c.then_max_pool[0];
+  StepPlan pp;
+  const Shape conv_out = out;
+  infer_pool(pool, {InferIn{&conv_out, nullptr, Elem::f32}}, out, pp);
+  p.conv.ps = pp.conv.ps;
+  p.conv.pooled = true;
+  if (p.conv.crop) {
+    p.conv.conv_n = checked_numel(conv_out, s.op + " output");
+    p.scratch += size_t(p.conv.conv_n) * sizeof(float);
+  }
 }
 
 // ConvTranspose: the output length per axis is stride * (in - 1) + output_padding + window - pads,
@@ -307,8 +324,18 @@ void run_conv(const Step& s, const StepPlan& p, const void* const* in, void* out
   float* y = static_cast<float*>(out);
   float* dst = cp.crop ? static_cast<float*>(scratch) : y;
   const float* b = s.in.size() > 2 ? static_cast<const float*>(in[2]) : nullptr;
+  if (s.kind == StepKind::conv && cp.pooled && !cp.crop) {
+    cpu::conv2d_maxpool2d_forward<float>(cp.cs, cp.ps, x, static_cast<const float*>(in[1]), b, s.act, s.alpha, y);
+    return;
+  }
   if (s.kind == StepKind::conv) {
     cpu::conv2d_forward<float>(cp.cs, x, static_cast<const float*>(in[1]), b, s.act, s.alpha, dst, nullptr);
+    if (cp.pooled) {
+      float* cropped = dst + cp.crop_planes * cp.crop_h * cp.crop_w;
+      crop_copy(cp, cp.out_h, cp.out_w, dst, nullptr, 1, cropped);
+      cpu::max_pool2d_forward<float>(cp.ps, cropped, y, nullptr);
+      return;
+    }
   } else if (s.kind == StepKind::conv_transpose) {
     cpu::conv_transpose2d_forward<float>(cp.cs, x, static_cast<const float*>(in[1]), b, dst);
   } else if (s.conv.pool == PoolKind::global_avg) {
