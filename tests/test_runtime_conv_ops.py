@@ -116,6 +116,10 @@ POOL = [
     ("AveragePool", (1, 2, 9, 8), {"kernel_shape": [2, 4], "auto_pad": "SAME_UPPER"}),
     ("AveragePool", (1, 2, 9, 9), {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1], "ceil_mode": 1}),
     ("AveragePool", (3, 2, 15), {"kernel_shape": [5], "strides": [2], "pads": [2, 1]}),
+    ("AveragePool", (1, 3, 9, 7), {"kernel_shape": [2, 2], "strides": [2, 2], "auto_pad": "SAME_UPPER",
+                                   "count_include_pad": 1}),                 # pads (0, 1): shifted by a stride
+    ("AveragePool", (1, 3, 9, 7), {"kernel_shape": [3, 2], "strides": [2, 3], "pads": [0, 1, 1, 0],
+                                   "count_include_pad": 1}),
 ]
 
 

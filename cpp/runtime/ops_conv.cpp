@@ -271,9 +271,10 @@ void infer_pool(const Step& s, const std::vector<InferIn>& in, Shape& out, StepP
       first[i] = 0;
       kout[i] = a.out;
     }
-    // Every window the kernel visits must hold an input element: with dilation the taps of a
-    // window that starts in the padding can step over a short input.
-    for (int64_t o = 0; o < kout[i] && o * a.s < pad[i]; ++o) {
+    // Every window the max kernel visits must hold an input element: with dilation the taps of
+    // a window that starts in the padding can step over a short input. (The average kernel
+    // gives empty windows a zero sum; the only ones it meets are cropped away.)
+    for (int64_t o = 0; c.pool == PoolKind::max && o < kout[i] && o * a.s < pad[i]; ++o) {
       const int64_t start = o * a.s - pad[i], kh0 = (-start + a.d - 1) / a.d;
       if (kh0 >= a.k || start + kh0 * a.d >= a.in)
         op_fail(s, "a window lies wholly in the padding (input length " + std::to_string(a.in) + ", pad " +
