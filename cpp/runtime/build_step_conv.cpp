@@ -41,9 +41,11 @@ void read_geometry(const OnnxNode& n, NodeAttrs& a, ConvAttrs& c, bool dilations
   auto check = [&](const char* name, const std::vector<int64_t>& v, size_t per_axis, int64_t lo) {
     if (v.empty()) return;
     if (v.size() % per_axis || v.size() / per_axis > 2)
-      load_fail(who + ": " + name + " " + ints_str(v) + " is not for a 1-d or 2-d input (3-d and higher are not supported)");
+      load_fail(who + ": " + name + " " + ints_str(v) +
+                " is not for a 1-d or 2-d input (3-d and higher are not supported)");
     if (rank && v.size() / per_axis != rank)
-      load_fail(who + ": " + name + " " + ints_str(v) + " does not match the other attributes' spatial rank " + std::to_string(rank));
+      load_fail(who + ": " + name + " " + ints_str(v) + " does not match the other attributes' spatial rank " +
+                std::to_string(rank));
     rank = v.size() / per_axis;
     for (int64_t x : v)
       if (x < lo || x > kMaxGeometry)
@@ -61,7 +63,8 @@ bool is_f32(const Model& m, int v) { return v < 0 || m.values[v].elem == Elem::f
 void want_float(const Model& m, const OnnxNode& n, const Step& s) {
   for (int v : s.in)
     if (!is_f32(m, v))
-      load_fail(node_label(n) + ": input '" + m.values[v].name + "' is " + elem_name(m.values[v].elem) + ", expected float32");
+      load_fail(node_label(n) + ": input '" + m.values[v].name + "' is " + elem_name(m.values[v].elem) +
+                ", expected float32");
 }
 
 // A constant weight's rank and extents against the attributes, so a mismatched file fails at load.
@@ -73,13 +76,15 @@ void check_const_weight(const Model& m, const OnnxNode& n, const Step& s, bool t
   const ConvAttrs& c = s.conv;
   if (ws.size() < 3 || ws.size() > 4)
     load_fail(who + ": weight has shape " + ints_str(ws) + ", expected 3-d or 4-d (1-d or 2-d convolution)");
-  if (!c.kernel.empty() && (c.kernel.size() != ws.size() - 2 || !std::equal(c.kernel.begin(), c.kernel.end(), ws.begin() + 2)))
+  if (!c.kernel.empty() &&
+      (c.kernel.size() != ws.size() - 2 || !std::equal(c.kernel.begin(), c.kernel.end(), ws.begin() + 2)))
     load_fail(who + ": kernel_shape " + ints_str(c.kernel) + " does not match the weight's shape " + ints_str(ws));
   if (ws[0] < 1 || (!transpose && ws[0] % c.group))
     load_fail(who + ": weight has " + std::to_string(ws[0]) + " output channels, not a positive multiple of group " +
               std::to_string(c.group));
   for (size_t d = 2; d < ws.size(); ++d)
-    if (ws[d] < 1 || ws[d] > kMaxGeometry) load_fail(who + ": weight has shape " + ints_str(ws) + ": kernel extent out of range");
+    if (ws[d] < 1 || ws[d] > kMaxGeometry)
+      load_fail(who + ": weight has shape " + ints_str(ws) + ": kernel extent out of range");
   const int bias = s.in.size() > 2 ? s.in[2] : -1;
   const int64_t out_ch = transpose ? ws[1] * c.group : ws[0];
   if (bias >= 0 && m.values[bias].is_const &&
@@ -104,7 +109,8 @@ bool build_conv_step(Builder& b, const OnnxNode& n, NodeAttrs& a, Step& s) {
     s.kind = tr ? StepKind::conv_transpose : StepKind::conv;
     read_geometry(n, a, c, true);
     c.group = a.get_int("group", 1);
-    if (c.group < 1 || c.group > kMaxGeometry) load_fail(who + ": group " + std::to_string(c.group) + " must lie in [1, 65536]");
+    if (c.group < 1 || c.group > kMaxGeometry)
+      load_fail(who + ": group " + std::to_string(c.group) + " must lie in [1, 65536]");
     if (tr) {
       c.output_padding = a.get_ints("output_padding", {});
       c.output_shape = a.get_ints("output_shape", {});
@@ -118,7 +124,8 @@ bool build_conv_step(Builder& b, const OnnxNode& n, NodeAttrs& a, Step& s) {
       for (size_t i = 0; i < c.output_padding.size(); ++i) {
         const int64_t st = i < c.strides.size() ? c.strides[i] : 1, di = i < c.dilations.size() ? c.dilations[i] : 1;
         if (c.output_padding[i] >= std::max(st, di))
-          load_fail(who + ": output_padding " + ints_str(c.output_padding) + " must be smaller than the stride or the dilation");
+          load_fail(who + ": output_padding " + ints_str(c.output_padding) +
+                    " must be smaller than the stride or the dilation");
       }
     }
     inputs(3);
@@ -141,7 +148,9 @@ bool build_conv_step(Builder& b, const OnnxNode& n, NodeAttrs& a, Step& s) {
     } else {
       c.count_include_pad = a.get_int("count_include_pad", 0) != 0;
       for (int64_t d : c.dilations)
-        if (d != 1) load_fail(who + ": dilations " + ints_str(c.dilations) + " are not supported (the average pooling kernel has none)");
+        if (d != 1)
+          load_fail(who + ": dilations " + ints_str(c.dilations) +
+                    " are not supported (the average pooling kernel has none)");
     }
     if (c.ceil_mode && c.auto_pad != AutoPad::notset) load_fail(who + ": ceil_mode with auto_pad is not supported");
     // Windows that lie wholly in the padding have no defined value: the kernels need pads
@@ -176,7 +185,8 @@ bool build_conv_step(Builder& b, const OnnxNode& n, NodeAttrs& a, Step& s) {
     for (int i = 1; i < 5; ++i) {
       const Value& v = m.values[s.in[i]];
       if (v.is_const && v.shape.size() != 1)
-        load_fail(who + ": input '" + v.name + "' has shape " + ints_str(v.shape) + ", expected 1-d (one value per channel)");
+        load_fail(who + ": input '" + v.name + "' has shape " + ints_str(v.shape) +
+                  ", expected 1-d (one value per channel)");
     }
     return true;
   }

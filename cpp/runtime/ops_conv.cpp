@@ -36,6 +36,14 @@ size_t spatial_rank(const Step& s, const Shape& x, size_t attr_rank) {
   return r;
 }
 
+// The spatial rank the attributes give (load checked that they agree), 0 when none is given.
+size_t attr_rank(const ConvAttrs& c) {
+  if (!c.kernel.empty()) return c.kernel.size();
+  if (!c.strides.empty()) return c.strides.size();
+  if (!c.dilations.empty()) return c.dilations.size();
+  return c.pads.size() / 2;
+}
+
 // Axis i (0 .. r-1) of the attributes as the kernels' H (first) or W (second) axis; a 1-d input
 // is the W axis of a 1 x L plane.
 void fill_axes(const ConvAttrs& c, const Shape& x, const Shape* w, size_t r, Axis ax[2]) {
@@ -90,7 +98,8 @@ int64_t sat_mul(std::initializer_list<int64_t> v) {
 }
 
 void check_scratch(const Step& s, int64_t n, const char* what) {
-  if (n > kMaxConvScratch) op_fail(s, std::string(what) + " needs more than 2^28 elements of scratch (absurd kernel or input shape)");
+  if (n > kMaxConvScratch)
+    op_fail(s, std::string(what) + " needs more than 2^28 elements of scratch (absurd kernel or input shape)");
 }
 
 // Plans the copy of the wanted h x w window at (r0, c0) out of the kernel's kh x kw planes, when
@@ -118,14 +127,15 @@ void infer_conv_fwd(const Step& s, const std::vector<InferIn>& in, Shape& out, S
   const ConvAttrs& c = s.conv;
   const Shape& x = *in[0].shape;
   const Shape& w = *in[1].shape;
-  const size_t r = spatial_rank(s, x, c.kernel.size() ? c.kernel.size() : c.strides.size() ? c.strides.size()
-                                    : c.dilations.size() ? c.dilations.size() : c.pads.size() / 2);
+  const size_t r = spatial_rank(s, x, attr_rank(c));
   if (w.size() != r + 2) op_fail(s, "weight has shape " + shape_str(w) + ", expected " + std::to_string(r + 2) + "-d");
   for (size_t i = 0; i < r; ++i)
     if (!c.kernel.empty() && c.kernel[i] != w[2 + i])
       op_fail(s, "kernel_shape does not match the weight's shape " + shape_str(w));
   const int64_t O = w[0], G = c.group;
-  if (O % G || x[1] % G) op_fail(s, "group " + std::to_string(G) + " does not divide the channels (" + std::to_string(x[1]) + " in, " + std::to_string(O) + " out)");
+  if (O % G || x[1] % G)
+    op_fail(s, "group " + std::to_string(G) + " does not divide the channels (" + std::to_string(x[1]) + " in, " +
+                   std::to_string(O) + " out)");
   if (w[1] * G != x[1])
     op_fail(s, "input has " + std::to_string(x[1]) + " channels, the weight " + shape_str(w) + " with group " +
                    std::to_string(G) + " expects " + std::to_string(w[1] * G));
@@ -177,15 +187,17 @@ void infer_conv_transpose(const Step& s, const std::vector<InferIn>& in, Shape& 
   const ConvAttrs& c = s.conv;
   const Shape& x = *in[0].shape;
   const Shape& w = *in[1].shape;
-  const size_t r = spatial_rank(s, x, c.kernel.size() ? c.kernel.size() : c.strides.size() ? c.strides.size()
-                                    : c.dilations.size() ? c.dilations.size() : c.pads.size() / 2);
+  const size_t r = spatial_rank(s, x, attr_rank(c));
   if (w.size() != r + 2) op_fail(s, "weight has shape " + shape_str(w) + ", expected " + std::to_string(r + 2) + "-d");
   for (size_t i = 0; i < r; ++i)
     if (!c.kernel.empty() && c.kernel[i] != w[2 + i])
       op_fail(s, "kernel_shape does not match the weight's shape " + shape_str(w));
   const int64_t G = c.group;
-  if (w[0] != x[1]) op_fail(s, "input has " + std::to_string(x[1]) + " channels, the weight " + shape_str(w) + " expects " + std::to_string(w[0]));
-  if (x[1] % G) op_fail(s, "group " + std::to_string(G) + " does not divide the " + std::to_string(x[1]) + " input channels");
+  if (w[0] != x[1])
+    op_fail(s, "input has " + std::to_string(x[1]) + " channels, the weight " + shape_str(w) + " expects " +
+                   std::to_string(w[0]));
+  if (x[1] % G)
+    op_fail(s, "group " + std::to_string(G) + " does not divide the " + std::to_string(x[1]) + " input channels");
   const int64_t C = w[1] * G;
   if (in.size() > 2 && in[2].shape && (in[2].shape->size() != 1 || (*in[2].shape)[0] != C))
     op_fail(s, "bias has shape " + shape_str(*in[2].shape) + ", expected (" + std::to_string(C) + ",)");
