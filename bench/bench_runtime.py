@@ -1,11 +1,14 @@
 """Inference latency per call: hepnn's C++ runtime (through hepnn.runtime.Session) against ONNX
 Runtime's InferenceSession (1 intra-op, 1 inter-op thread), same process, same ONNX file, for the
-MLP 30-128-128-128-1 (ReLU) exported by hepnn.onnx.export, and a torch.nn.TransformerEncoder
-(2 layers, d=64, 4 heads, ff=128, L=30, src_key_padding_mask) exported by torch.onnx.export
-(dynamo=False, opset 17); batch 1 and 64; median and p99. Both sides pay Python's call overhead
-here; the C API program in tests/cpp prints the C++-only figure (`latency_batch1_us`).
+MLP 30-128-128-128-1 (ReLU) exported by hepnn.onnx.export; batch 1 and 64; median and p99.
+Then a torch.nn.TransformerEncoder (2 layers, d=64, 4 heads, ff=128, L=30, src_key_padding_mask)
+exported by torch.onnx.export (dynamo=False, opset 17).
+Then the jet-image CNN of bench/bench_conv.py (1x40x40 -> conv32-ReLU-pool -> conv64-ReLU-pool ->
+dense), exported by torch.onnx.export (skipped without torch), same table.
+Both sides pay Python's call overhead here; the C API program in tests/cpp prints the C++-only
+figure (`latency_batch1_us`).
 
-    PYTHONPATH=python python bench/bench_runtime.py [--calls 20000]
+    PYTHONPATH=python python bench/bench_runtime.py [--calls 20000] [--cnn-calls 300]
 """
 import argparse
 import os
@@ -35,6 +38,7 @@ def latencies(fn, calls):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=20000)
+    ap.add_argument("--cnn-calls", type=int, default=300, help="calls per batch size for the CNN")
     args = ap.parse_args()
     import onnxruntime as ort
 
@@ -60,6 +64,7 @@ def main():
         o = latencies(lambda: osess.run(None, {name: x}), args.calls)
         print(f"| {batch} | {h[0]:.1f} | {h[1]:.1f} | {o[0]:.1f} | {o[1]:.1f} | {o[0] / h[0]:.2f}x |")
     transformer(args.calls)
+    cnn(args.cnn_calls, ort)
 
 
 def transformer(calls):
@@ -112,6 +117,39 @@ def transformer(calls):
         h = latencies(lambda: sess.run(f), n)
         o = latencies(lambda: osess.run(None, f), n)
         print(f"| {b} | {h[0]:.1f} | {h[1]:.1f} | {o[0]:.1f} | {o[1]:.1f} | {o[0] / h[0]:.2f}x |")
+
+
+def cnn(calls, ort):
+    try:
+        import torch
+    except ImportError:
+        print("\n(no torch: CNN skipped)")
+        return
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_conv import torch_model
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    tm = torch_model(torch).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "cnn.onnx")
+        torch.onnx.export(tm, (torch.zeros(1, 1, 40, 40),), path, dynamo=False, opset_version=17, input_names=["x"],
+                          dynamic_axes={"x": {0: "B"}})
+        sess = hepnn.runtime.Session(path, threads=1)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+        osess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    print(f"\nCNN 1x40x40 conv32-pool-conv64-pool-dense (torch export, steps {sess.model.steps}), float32, "
+          f"1 thread; {calls} calls; load {os.getloadavg()[0]:.2f}\n")
+    print("| batch | hepnn median us | hepnn p99 us | ORT median us | ORT p99 us | ORT / hepnn (median) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for batch in (1, 64):
+        x = np.random.default_rng(batch).standard_normal((batch, 1, 40, 40)).astype(np.float32)
+        (y,) = sess.run({"x": x})
+        np.testing.assert_allclose(y, osess.run(None, {"x": x})[0], rtol=1e-4, atol=1e-5)
+        h = latencies(lambda: sess.run({"x": x}), calls)
+        o = latencies(lambda: osess.run(None, {"x": x}), calls)
+        print(f"| {batch} | {h[0]:.1f} | {h[1]:.1f} | {o[0]:.1f} | {o[1]:.1f} | {o[0] / h[0]:.2f}x |")
 
 
 if __name__ == "__main__":

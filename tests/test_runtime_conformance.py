@@ -17,7 +17,9 @@ SUPPORTED_OPS = {
     "Softplus", "Gelu", "Erf", "Exp", "Log", "Sqrt", "Neg", "Abs", "Clip", "Where", "Equal", "Less", "Greater",
     "Not", "And", "Cast", "Softmax", "LogSoftmax", "Identity", "Dropout", "Flatten", "Reshape", "Constant",
     "ConstantOfShape", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Slice", "Gather", "GatherElements",
-    "Expand", "Shape", "Range", "Tile", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ArgMax", "TopK"}
+    "Expand", "Shape", "Range", "Tile", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ArgMax", "TopK",
+    "Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization",
+    "LayerNormalization"}
 SUPPORTED_OPS |= {"GRU", "LSTM", "Mod"}
 
 # Inputs that define output shapes. The runtime plans memory before it sees input data, so these
@@ -68,6 +70,21 @@ def _constant_shapes(case):
     return model, [([inputs[k] for k in keep], outputs)]
 
 
+# Ops whose cases also request outputs the runtime does not compute: the same graph asking for
+# the first output only (LayerNormalization's Mean and InvStdDev are training-time by-products).
+FIRST_OUTPUT_ONLY = {"LayerNormalization"}
+
+
+def _first_output_only(model, data_sets):
+    g = model.graph
+    node = g.node[0]
+    if node.op_type not in FIRST_OUTPUT_ONLY or len(node.output) < 2:
+        return model, data_sets
+    del node.output[1:]
+    del g.output[1:]
+    return model, [(inputs, outputs[:1]) for inputs, outputs in data_sets]
+
+
 def _case_opset(case):
     return max([o.version for o in case.model.opset_import if o.domain in ("", "ai.onnx")] or [0])
 
@@ -89,9 +106,12 @@ def _exclusion(case):
       string, bfloat16, float8, int4): the runtime computes in these three only;
     - opsets before 13 (the runtime reads 13 to 21), unless the op is unchanged since (then the
       case runs at opset 21);
-    - training-mode Dropout and its mask output (inference only);
     - LSTM peepholes (input P), refused at load: test_lstm_with_peepholes, whose int32
       sequence_lens graph input already excludes it;
+    - training-mode Dropout and BatchNormalization, Dropout's mask output (inference only);
+    - 3-d convolution and pooling (the kernels are 1-d and 2-d);
+    - MaxPool's Indices output;
+    - AveragePool with dilations (the average pooling kernel has none, like torch's AvgPool);
     - sequence and optional types."""
     g = _constant_shapes(case)[0].graph
     for vi in list(g.input) + list(g.output):
@@ -111,12 +131,23 @@ def _exclusion(case):
     if _case_opset(case) < 13 and not _same_schema_at_21(case):
         return "opset < 13"
     if "training" in case.name or "mask" in case.name:
-        return "training-mode Dropout"
+        return "training mode"
+    node = g.node[0]
+    if node.op_type in ("Conv", "ConvTranspose", "MaxPool", "AveragePool") and len(g.input[0].type.tensor_type.shape.dim) > 4:
+        return "3-d input"
+    if node.op_type == "AveragePool" and any(a.name == "dilations" and set(a.ints) != {1} for a in node.attribute):
+        return "AveragePool dilations"
+    if node.op_type == "MaxPool" and len(node.output) > 1:
+        return "MaxPool Indices output"
     return None
 
 
+# Cases whose expected outputs onnx writes out by hand to 4 decimals (the last digit off by one).
+ROUNDED_EXPECTATIONS = {"test_averagepool_2d_ceil_last_window_starts_on_pad"}
+
+
 def run_case(case):
-    model, data_sets = _constant_shapes(case)
+    model, data_sets = _first_output_only(*_constant_shapes(case))
     for o in model.opset_import:
         # onnx stamps its newest opset (22-25); from 21 on, these ops' versions only added element
         # types (bfloat16, float8, int4 ...), so the float32/int64/bool semantics are opset 21's.
@@ -130,7 +161,8 @@ def run_case(case):
             w = np.asarray(w)
             assert g.dtype == w.dtype and g.shape == w.shape, (g.dtype, g.shape, w.dtype, w.shape)
             if w.dtype == np.float32:
-                np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+                atol = 1e-4 if case.name in ROUNDED_EXPECTATIONS else 1e-6
+                np.testing.assert_allclose(g, w, rtol=1e-5, atol=atol)
             else:
                 np.testing.assert_array_equal(g, w)
 

@@ -245,13 +245,13 @@ void batchnorm_forward(index_t N, index_t C, index_t S, const T* x, const std::u
                        const T* weight, const T* bias, T* running_mean, T* running_var,
                        bool training, double momentum, double eps, T* y, T* save_mean,
                        T* save_invstd) {
-  check_value(N >= 0 && C >= 0 && S >= 0, kOp, "negative size");
+  HEPNN_CHECK_VALUE(N >= 0 && C >= 0 && S >= 0, kOp, "negative size");
   if (C == 0) return;
   const index_t count = training ? valid_count(N, S, mask) : 0;
   if (training && count < 2)
     throw ValueError(op_message(kOp, "expected more than 1 valid value per channel when "
                                      "training, got " + std::to_string(count)));
-  check_value(training || (running_mean && running_var), kOp,
+  HEPNN_CHECK_VALUE(training || (running_mean && running_var), kOp,
               "eval mode needs running_mean and running_var");
   const Geometry g{N, C, S, mask};
   for_channel_blocks(N, C, S, [&](index_t c0, index_t w) {
@@ -289,7 +289,7 @@ template <typename T>
 void batchnorm_backward(index_t N, index_t C, index_t S, const T* x, const std::uint8_t* mask,
                         const T* weight, const T* save_mean, const T* save_invstd, const T* dy,
                         bool training, T* dx, T* dweight, T* dbias) {
-  check_value(N >= 0 && C >= 0 && S >= 0, kOp, "negative size");
+  HEPNN_CHECK_VALUE(N >= 0 && C >= 0 && S >= 0, kOp, "negative size");
   if (C == 0) return;
   const index_t count = valid_count(N, S, mask);
   const bool sums = dweight || dbias || (dx && training);

@@ -375,12 +375,12 @@ void channel_sums(index_t B, index_t Cn, index_t P, const T* g, T* db) {
 }
 
 void check_shape(const ConvShape& s, const char* op) {
-  check_value(s.B >= 0 && s.C >= 0 && s.H >= 0 && s.W >= 0 && s.O >= 0 && s.OH >= 0 && s.OW >= 0,
+  HEPNN_CHECK_VALUE(s.B >= 0 && s.C >= 0 && s.H >= 0 && s.W >= 0 && s.O >= 0 && s.OH >= 0 && s.OW >= 0,
               op, "negative size");
-  check_value(s.KH >= 1 && s.KW >= 1 && s.sh >= 1 && s.sw >= 1 && s.dh >= 1 && s.dw >= 1 &&
+  HEPNN_CHECK_VALUE(s.KH >= 1 && s.KW >= 1 && s.sh >= 1 && s.sw >= 1 && s.dh >= 1 && s.dw >= 1 &&
                   s.ph >= 0 && s.pw >= 0 && s.groups >= 1,
               op, "kernel, stride and dilation must be >= 1, padding >= 0, groups >= 1");
-  check_value(s.C % s.groups == 0 && s.O % s.groups == 0, op, "channels not divisible by groups");
+  HEPNN_CHECK_VALUE(s.C % s.groups == 0 && s.O % s.groups == 0, op, "channels not divisible by groups");
 }
 
 }  // namespace
@@ -396,7 +396,7 @@ template <typename T>
 void conv2d_maxpool2d_forward(const ConvShape& s, const PoolShape& pool, const T* x, const T* w, const T* b,
                               Act act, double alpha, T* y) {
   check_shape(s, "conv2d_maxpool2d_forward");
-  check_value(pool.H == s.OH && pool.W == s.OW && pool.P == s.B * s.O, "conv2d_maxpool2d_forward",
+  HEPNN_CHECK_VALUE(pool.H == s.OH && pool.W == s.OW && pool.P == s.B * s.O, "conv2d_maxpool2d_forward",
               "pool geometry does not match the convolution output");
   if (pool.OH <= 0 || pool.OW <= 0) return;
   forward_core(s, x, w, b, act, alpha, static_cast<T*>(nullptr), static_cast<T*>(nullptr), &pool, y);

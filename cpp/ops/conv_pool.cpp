@@ -19,8 +19,8 @@ index_t plane_grain(index_t work_per_plane) {
 }
 
 void check_pool(const PoolShape& s, const char* op) {
-  check_value(s.P >= 0 && s.H >= 0 && s.W >= 0 && s.OH >= 0 && s.OW >= 0, op, "negative size");
-  check_value(s.KH >= 1 && s.KW >= 1 && s.sh >= 1 && s.sw >= 1 && s.dh >= 1 && s.dw >= 1 &&
+  HEPNN_CHECK_VALUE(s.P >= 0 && s.H >= 0 && s.W >= 0 && s.OH >= 0 && s.OW >= 0, op, "negative size");
+  HEPNN_CHECK_VALUE(s.KH >= 1 && s.KW >= 1 && s.sh >= 1 && s.sw >= 1 && s.dh >= 1 && s.dw >= 1 &&
                   s.ph >= 0 && s.pw >= 0,
               op, "kernel, stride and dilation must be >= 1, padding >= 0");
 }
@@ -109,7 +109,10 @@ template <typename T>
 void max_pool2d_forward(const PoolShape& s, const T* x, T* y, std::int64_t* idx) {
   check_pool(s, "max_pool2d_forward");
   const index_t HW = s.H * s.W, OHW = s.OH * s.OW;
-  const bool two_by_two = s.KH == 2 && s.KW == 2 && s.sh == 2 && s.sw == 2 && s.ph == 0 && s.pw == 0;
+  // The 2x2 path reads whole windows: not for an output whose last windows pass the input's end
+  // (ceil mode or end padding, as the ONNX runtime's pools ask for).
+  const bool two_by_two = s.KH == 2 && s.KW == 2 && s.sh == 2 && s.sw == 2 && s.ph == 0 && s.pw == 0 &&
+                          2 * s.OH <= s.H && 2 * s.OW <= s.W;
   parallel_for(s.P, plane_grain(OHW * s.KH * s.KW), [&](index_t p0, index_t p1) {
     for (index_t p = p0; p < p1; ++p) {
       const T* xp = x + p * HW;
@@ -151,7 +154,7 @@ void max_pool2d_forward(const PoolShape& s, const T* x, T* y, std::int64_t* idx)
 
 template <typename T>
 void max_pool_backward(index_t P, index_t HW, index_t OHW, const T* dy, const std::int64_t* idx, T* dx) {
-  check_value(P >= 0 && HW >= 0 && OHW >= 0, "max_pool_backward", "negative size");
+  HEPNN_CHECK_VALUE(P >= 0 && HW >= 0 && OHW >= 0, "max_pool_backward", "negative size");
   parallel_for(P, plane_grain(HW + OHW), [&](index_t p0, index_t p1) {
     for (index_t p = p0; p < p1; ++p) {
       T* dxp = dx + p * HW;
@@ -209,7 +212,7 @@ void avg_pool2d_backward(const PoolShape& s, bool include_pad, const T* dy, T* d
 
 template <typename T>
 void adaptive_avg_pool2d_forward(index_t P, index_t H, index_t W, index_t OH, index_t OW, const T* x, T* y) {
-  check_value(P >= 0 && H >= 1 && W >= 1 && OH >= 1 && OW >= 1, "adaptive_avg_pool2d_forward", "bad size");
+  HEPNN_CHECK_VALUE(P >= 0 && H >= 1 && W >= 1 && OH >= 1 && OW >= 1, "adaptive_avg_pool2d_forward", "bad size");
   parallel_for(P, plane_grain(H * W), [&](index_t p0, index_t p1) {
     for (index_t p = p0; p < p1; ++p) {
       const T* xp = x + p * H * W;
@@ -229,7 +232,7 @@ void adaptive_avg_pool2d_forward(index_t P, index_t H, index_t W, index_t OH, in
 
 template <typename T>
 void adaptive_avg_pool2d_backward(index_t P, index_t H, index_t W, index_t OH, index_t OW, const T* dy, T* dx) {
-  check_value(P >= 0 && H >= 1 && W >= 1 && OH >= 1 && OW >= 1, "adaptive_avg_pool2d_backward", "bad size");
+  HEPNN_CHECK_VALUE(P >= 0 && H >= 1 && W >= 1 && OH >= 1 && OW >= 1, "adaptive_avg_pool2d_backward", "bad size");
   parallel_for(P, plane_grain(H * W), [&](index_t p0, index_t p1) {
     for (index_t p = p0; p < p1; ++p) {
       T* dxp = dx + p * H * W;
@@ -250,7 +253,7 @@ void adaptive_avg_pool2d_backward(index_t P, index_t H, index_t W, index_t OH, i
 template <typename T>
 void adaptive_max_pool2d_forward(index_t P, index_t H, index_t W, index_t OH, index_t OW, const T* x, T* y,
                                  std::int64_t* idx) {
-  check_value(P >= 0 && H >= 1 && W >= 1 && OH >= 1 && OW >= 1, "adaptive_max_pool2d_forward", "bad size");
+  HEPNN_CHECK_VALUE(P >= 0 && H >= 1 && W >= 1 && OH >= 1 && OW >= 1, "adaptive_max_pool2d_forward", "bad size");
   parallel_for(P, plane_grain(H * W), [&](index_t p0, index_t p1) {
     for (index_t p = p0; p < p1; ++p) {
       const T* xp = x + p * H * W;

@@ -71,8 +71,8 @@ void backward_row(index_t C, const T* x, const T* w, T mean, T rstd, const T* dy
 template <typename T>
 void layer_norm_forward(index_t R, index_t C, const T* x, const T* weight, const T* bias, double eps,
                         T* y, T* mean, T* rstd) {
-  check_value(R >= 0 && C >= 1, "layer_norm_forward", "needs rows >= 0 and a normalised size >= 1");
-  check_value(eps >= 0.0, "layer_norm_forward", "eps must be >= 0");
+  HEPNN_CHECK_VALUE(R >= 0 && C >= 1, "layer_norm_forward", "needs rows >= 0 and a normalised size >= 1");
+  HEPNN_CHECK_VALUE(eps >= 0.0, "layer_norm_forward", "eps must be >= 0");
   const index_t grain = std::max<index_t>(1, kGrainElems / C);
   parallel_for(R, grain, [&](index_t r0, index_t r1) {
     for (index_t r = r0; r < r1; ++r)
@@ -84,7 +84,7 @@ void layer_norm_forward(index_t R, index_t C, const T* x, const T* weight, const
 template <typename T>
 void layer_norm_backward(index_t R, index_t C, const T* x, const T* weight, const T* mean,
                          const T* rstd, const T* dy, T* dx, T* dweight, T* dbias) {
-  check_value(R >= 0 && C >= 1, "layer_norm_backward", "needs rows >= 0 and a normalised size >= 1");
+  HEPNN_CHECK_VALUE(R >= 0 && C >= 1, "layer_norm_backward", "needs rows >= 0 and a normalised size >= 1");
   const bool params = dweight || dbias;
   // The chunking depends only on R, never on the thread count: the sums are reproducible.
   const index_t chunks = params ? std::max<index_t>(1, std::min(kMaxChunks, R)) : 1;

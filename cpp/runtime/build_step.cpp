@@ -60,7 +60,9 @@ const std::set<std::string> kOps = {
     "Not", "And", "Cast", "Softmax", "LogSoftmax", "Identity", "Dropout", "Flatten", "Reshape", "Constant",
     "ConstantOfShape", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Slice", "Gather", "GatherElements",
     "Expand", "Shape", "Range", "Tile", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ArgMax", "TopK",
-    "GRU", "LSTM", "Mod"};
+    "GRU", "LSTM", "Mod",
+    "Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization",
+    "LayerNormalization"};
 
 const std::map<std::string, UnOp>& unary_ops() {
   static const std::map<std::string, UnOp> ops = {{"Erf", UnOp::erf}, {"Exp", UnOp::exp}, {"Log", UnOp::log},
@@ -360,6 +362,7 @@ Step build_step(Builder& b, const OnnxNode& n) {
     build_rnn(b, n, a, s);
     a.finish();
     return s;
+  } else if (build_conv_step(b, n, a, s)) {
   } else if (activation_of(n, a, s.act, s.alpha, s.scale)) {
     require_arity(n, 1, 1, 1);
     s.kind = StepKind::act;

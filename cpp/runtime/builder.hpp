@@ -39,6 +39,9 @@ bool is_supported_op(const std::string& op);
 // Translates one node into a Step, checking arity, attributes and input element types; sets the
 // element type of its output values.
 Step build_step(Builder& b, const OnnxNode& n);
+class NodeAttrs;
+// Conv, ConvTranspose, pooling and normalisation nodes (build_step_conv.cpp); false for other ops.
+bool build_conv_step(Builder& b, const OnnxNode& n, NodeAttrs& a, Step& s);
 // Evaluates a step whose inputs are all constants, turning its outputs into constants. Returns
 // false (the step then stays) when the result would exceed the folding budget.
 bool fold_constant_step(Model& m, const Step& s, int64_t& budget_bytes);

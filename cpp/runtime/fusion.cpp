@@ -1,6 +1,7 @@
 // Graph rewrites at load: the erf form of GELU (as torch.onnx exports nn.GELU) becomes one gelu
-// step, then linear steps absorb a following bias Add and activation. Both passes are linear in
-// the graph size and only touch values read exactly once (never graph outputs).
+// step, then linear steps absorb a following bias Add and activation (conv steps an activation
+// and a MaxPool). Both passes are linear in the graph size and only touch values read exactly
+// once (never graph outputs).
 #include "runtime/fusion.hpp"
 
 #include <cmath>
@@ -90,10 +91,12 @@ void fuse_linear(Model& m) {
   };
   for (size_t k = 0; k < m.steps.size(); ++k) {
     Step& s = m.steps[k];
-    if (dead[k] || s.kind != StepKind::linear) continue;
-    const int64_t O = m.values[s.in[1]].shape[0];
+    // Conv steps take the activation only (their bias is an input of the node already).
+    if (dead[k] || (s.kind != StepKind::linear && s.kind != StepKind::conv)) continue;
     int j = sole_consumer(k);
-    if (j >= 0 && s.in[2] < 0 && m.steps[j].kind == StepKind::binary && m.steps[j].bin == BinOp::add) {
+    if (s.kind == StepKind::linear && j >= 0 && s.in[2] < 0 && m.steps[j].kind == StepKind::binary &&
+        m.steps[j].bin == BinOp::add) {
+      const int64_t O = m.values[s.in[1]].shape[0];
       const Step& add = m.steps[j];
       const int other = add.in[0] == s.out ? add.in[1] : add.in[0];
       const bool ok = add.in[0] != add.in[1] && is_float_const(m, other) && numel(m.values[other].shape) == O &&
@@ -110,6 +113,15 @@ void fuse_linear(Model& m) {
     if (j >= 0 && m.steps[j].kind == StepKind::act && m.steps[j].scale == 1.0f) {
       s.act = m.steps[j].act;
       s.alpha = m.steps[j].alpha;
+      s.out = m.steps[j].out;
+      s.op += "+" + m.steps[j].op;
+      dead[j] = true;
+      j = sole_consumer(k);
+    }
+    // Conv (+ activation) -> MaxPool: the training library's inference fusion pools each
+    // sample's conv output while it is in cache.
+    if (s.kind == StepKind::conv && j >= 0 && m.steps[j].kind == StepKind::pool && m.steps[j].conv.pool == PoolKind::max) {
+      s.conv.then_max_pool = {m.steps[j].conv};
       s.out = m.steps[j].out;
       s.op += "+" + m.steps[j].op;
       dead[j] = true;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/types.hpp"
+#include "runtime/conv_attrs.hpp"
 
 namespace hepnn::rt {
 
@@ -21,7 +22,8 @@ enum class StepKind {
   linear, gemm, matmul, binary, compare, where, act, unary, clip, cast, softmax, copy, flatten, reshape,
   squeeze, unsqueeze, transpose, concat, slice, gather, gather_elements, expand, tile, shape,
   constant_of_shape, range, reduce, argmax, topk,
-  gru, lstm
+  gru, lstm,
+  conv, conv_transpose, pool, batchnorm, layernorm
 };
 enum class BinOp { add, sub, mul, div, pow, equal, less, greater, logical_and, mod };
 enum class UnOp { erf, exp, log, sqrt, neg, abs, logical_not };
@@ -79,6 +81,7 @@ struct Step {
   bool reverse = false;           // direction 'reverse' (one direction, t = T-1 .. 0)
   bool batch_major = false;       // layout 1: X (B, T, I), Y (B, T, D, H), states (B, D, H)
   bool linear_before_reset = false;  // GRU
+  ConvAttrs conv;                 // conv, conv_transpose, pool, batchnorm, layernorm
 };
 
 class Model {

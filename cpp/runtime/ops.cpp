@@ -108,6 +108,11 @@ void infer_step(const Step& s, const std::vector<InferIn>& in, Shape& out, Shape
     case StepKind::topk: infer_index(s, in, out, out2, p); break;
     case StepKind::gru:
     case StepKind::lstm: infer_rnn(s, in, out, out2, p); break;
+    case StepKind::conv:
+    case StepKind::conv_transpose:
+    case StepKind::pool: infer_conv(s, in, out, p); break;
+    case StepKind::batchnorm:
+    case StepKind::layernorm: infer_norm(s, in, out, p); break;
     default: infer_shape_op(s, in, out, p); break;
   }
   p.n = checked_numel(out, s.op + " output");
@@ -138,6 +143,11 @@ void run_step(const Step& s, const StepPlan& p, const void* const* in, void* out
     case StepKind::topk: run_index(s, p, in, out, out2, scratch); break;
     case StepKind::gru:
     case StepKind::lstm: run_rnn(s, p, in, out, out2, out3, scratch); break;
+    case StepKind::conv:
+    case StepKind::conv_transpose:
+    case StepKind::pool: run_conv(s, p, in, out, scratch); break;
+    case StepKind::batchnorm:
+    case StepKind::layernorm: run_norm(s, p, in, out); break;
     default: run_shape_op(s, p, in, out); break;
   }
 }

@@ -29,6 +29,7 @@ struct StepPlan {
   bool folded = false;               // computed at plan time: run() skips the step
   Elem e0 = Elem::f32, e1 = Elem::f32;  // element types of inputs 0 and 1 (kernel selection)
   std::vector<int64_t> v;            // concat: per-input (rows of inner) sizes
+  ConvPlan conv;                     // conv, conv_transpose, pool, batchnorm, layernorm
 };
 
 // What infer_step sees of each input: its shape, and its data when known before running
@@ -76,6 +77,10 @@ void infer_reduce(const Step&, const std::vector<InferIn>&, Shape&, StepPlan&);
 void run_reduce(const Step&, const StepPlan&, const void* const*, void*);
 void infer_rnn(const Step&, const std::vector<InferIn>&, Shape&, Shape&, StepPlan&);
 void run_rnn(const Step&, const StepPlan&, const void* const*, void*, void*, void*, void*);
+void infer_conv(const Step&, const std::vector<InferIn>&, Shape&, StepPlan&);
+void run_conv(const Step&, const StepPlan&, const void* const*, void*, void*);
+void infer_norm(const Step&, const std::vector<InferIn>&, Shape&, StepPlan&);
+void run_norm(const Step&, const StepPlan&, const void* const*, void*);
 
 // ---- helpers shared by the op files ----
 [[noreturn]] void op_fail(const Step& s, const std::string& what);
