@@ -71,7 +71,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     hepnn.manual_seed(args.seed)
     n_train, n_test = (3000, 1000) if args.quick else (50000, 10000)
-    epochs = args.epochs or (4 if args.quick else 60)
+    epochs = args.epochs or (10 if args.quick else 60)
     (v_tr, e_tr), (v_te, e_te) = data.showers(n_train, n_test, args.seed)
     scaler = data.VoxelScaler().fit(v_tr, e_tr)
     x, c = scaler.transform(v_tr, e_tr), data.condition(e_tr)

@@ -34,7 +34,10 @@ class VoxelScaler:
     def fit(self, voxels, energy):
         u = self._sqrt(voxels, energy)
         self.mean = u.mean(0)
-        self.std = np.maximum(u.std(0), 1e-3)  # voxels that are (almost) always empty
+        # NOTE: a floor on the spread: a voxel that is almost always empty would otherwise turn
+        # its rare hits into values of 40 or more, heavy tails every model handles badly.
+        std = u.std(0)
+        self.std = np.maximum(std, 0.5 * np.median(std))
         return self
 
     @staticmethod
