@@ -127,10 +127,11 @@ MODELS = [("VAE", vae), ("GAN", gan), ("diffusion", diffusion)]
 
 
 def _loop_s(step, batches, steps):
-    t = time.perf_counter()
+    """(wall, process CPU) seconds per step."""
+    t, c = time.perf_counter(), time.process_time()
     for i in range(steps):
         step(*batches[i % len(batches)])
-    return (time.perf_counter() - t) / steps
+    return (time.perf_counter() - t) / steps, (time.process_time() - c) / steps
 
 
 def main():
@@ -148,9 +149,10 @@ def main():
     h_batches = [(hepnn.tensor(a), hepnn.tensor(b)) for a, b in chunks]
     t_batches = [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in chunks]
     print(f"Training step time, batch {BATCH}, float32, Adam; median of {args.repeats} interleaved "
-          f"repeats of {args.steps} steps (hepnn {hepnn.__version__}, torch {torch.__version__})\n")
-    print("| model | threads | hepnn ms/step | torch ms/step | torch / hepnn (speed-up) |")
-    print("|---|---:|---:|---:|---:|")
+          f"repeats of {args.steps} steps (hepnn {hepnn.__version__}, torch {torch.__version__}); "
+          f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
+    print("| model | threads | hepnn ms/step | torch ms/step | torch / hepnn (speed-up) | same, by CPU time |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, build in MODELS:
         for th in args.threads:
             hepnn.set_num_threads(th)
@@ -164,8 +166,9 @@ def main():
             for _ in range(args.repeats):
                 th_s.append(_loop_s(h_step, h_batches, args.steps))
                 tt_s.append(_loop_s(t_step, t_batches, args.steps))
-            h, t = statistics.median(th_s), statistics.median(tt_s)
-            print(f"| {name} | {th} | {h * 1e3:.2f} | {t * 1e3:.2f} | {t / h:.2f}x |")
+            h, t = (statistics.median(w for w, _ in ts) for ts in (th_s, tt_s))
+            hc, tc = (statistics.median(c for _, c in ts) for ts in (th_s, tt_s))
+            print(f"| {name} | {th} | {h * 1e3:.2f} | {t * 1e3:.2f} | {t / h:.2f}x | {tc / hc:.2f}x |")
 
 
 if __name__ == "__main__":

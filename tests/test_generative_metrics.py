@@ -167,3 +167,13 @@ def test_calo_showers_generator():
     assert width[:, 4].mean() > width[:, 1].mean()
     with pytest.raises(ValueError, match="n must be"):
         calo_showers.generate(0)
+
+
+@pytest.mark.parametrize("module", ["hepnn.metrics.showers", "hepnn.metrics.compare",
+                                    "hepnn.metrics.c2st", "calo_showers"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
