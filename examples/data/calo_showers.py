@@ -39,18 +39,19 @@ def _incident_energy(rng, n):
     return np.exp(rng.uniform(np.log(E_MIN), np.log(E_MAX), n))
 
 
-def _gamma_wilson_hilferty(rng, a):
-    """Gamma(a, 1) samples by the Wilson-Hilferty cube of a normal (accurate to a few per mille
-    in the quantiles for a >= 3, as here; 5x faster than NumPy's per-element-shape gamma)."""
-    c = 1.0 / (9.0 * a)
-    z = rng.standard_normal(a.shape)
-    return a * np.maximum(1.0 - c + z * np.sqrt(c), 0.0) ** 3
+def _gamma_wilson_hilferty(rng, shape, owner):
+    """Gamma(shape[owner], 1) samples by the Wilson-Hilferty cube of a normal (accurate to a few
+    per mille in the quantiles for shape >= 3, as here; several times faster than NumPy's gamma
+    with a shape per element). The constants are computed once per shower."""
+    c = 1.0 / (9.0 * shape)
+    u = np.maximum((1.0 - c)[owner] + rng.standard_normal(len(owner)) * np.sqrt(c)[owner], 0.0)
+    return shape[owner] * (u * u * u)
 
 
 def generate(n, seed=0):
     """(voxels (n, 500) float32 in GeV, incident energy (n,) float32 in GeV) for n showers.
 
-    Deterministic in (n, seed); about a second for 10,000 showers on one core.
+    Deterministic in (n, seed); about 1.3 s of CPU for 10,000 showers on one core.
 
     Example:
         >>> import calo_showers
@@ -72,7 +73,7 @@ def generate(n, seed=0):
     m = len(owner)
 
     e_dep = (0.5 / DEPOSITS_PER_GEV) * (1.0 + rng.standard_exponential(m))
-    depth = _gamma_wilson_hilferty(rng, shape[owner]) / B_LONG
+    depth = _gamma_wilson_hilferty(rng, shape, owner) / B_LONG
     layer = np.searchsorted(LAYER_EDGES, depth, side="right") - 1
     # Core width and tail fraction grow with depth: the shower spreads as it develops.
     tail = rng.random(m) < np.clip(0.1 + 0.03 * depth, 0.0, 0.8)
