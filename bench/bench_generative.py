@@ -100,7 +100,8 @@ def gan(torch, x, c):
 
 
 def diffusion(torch, x, c):
-    """The diffusion denoiser: 533-512-512-512-500, GELU, T = 100, noising in NumPy for both."""
+    """The diffusion denoiser: 533-512-512-512-500, GELU, plus the skip term sqrt(1 - abar_t) x_t;
+    T = 100, noising in NumPy for both."""
     model = calo_diffusion.CaloDiffusion()
     rng = np.random.default_rng(0)
     h_step = calo_diffusion.make_step(model, hepnn.optim.Adam(model.parameters(), lr=1e-3), rng)
@@ -114,7 +115,9 @@ def diffusion(torch, x, c):
         eps = rng.standard_normal(x0.shape, dtype=np.float32)
         x_t = torch.from_numpy(np.sqrt(ab) * x0 + np.sqrt(1.0 - ab) * eps)
         emb = torch.from_numpy(sinusoidal_embedding(t * (1000.0 / model.steps), model.t_dim))
-        loss = torch.nn.functional.mse_loss(net(torch.cat([x_t, emb, c], 1)), torch.from_numpy(eps))
+        skip = torch.from_numpy(np.sqrt(1.0 - ab))
+        loss = torch.nn.functional.mse_loss(net(torch.cat([x_t, emb, c], 1)) + x_t * skip,
+                                            torch.from_numpy(eps))
         opt.zero_grad()
         loss.backward()
         opt.step()

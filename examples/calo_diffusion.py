@@ -21,8 +21,9 @@ from calo.nets import MLP, sinusoidal_embedding
 def linear_schedule(T):
     """(beta_t, alpha_bar_t) for t = 1..T (index t - 1): DDPM's linear betas, 1e-4 to 0.02 at
     T = 1000, scaled by 1000 / T so that alpha_bar_T ~ 5e-5 for any T.
-    NOTE: not the cosine schedule: its last betas are clipped at 0.999, and at a few tens of steps
-    the first reverse steps then amplify the noise estimate's errors ~30x into x_0."""
+    NOTE: not the cosine schedule: its last beta is clipped at 0.999, which leaves alpha_bar_T
+    ~ 1e-6, and the first reverse step's x_0 estimate divides the noise estimate's error by
+    sqrt(alpha_bar_T)."""
     scale = 1000.0 / T
     beta = np.linspace(1e-4 * scale, 0.02 * scale, T)
     return beta, np.cumprod(1.0 - beta)
