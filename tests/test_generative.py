@@ -69,3 +69,91 @@ def test_cwola_bump_quick(example, capsys):
     assert max(res["after"].values()) > 2.0 * res["before"]
     out = capsys.readouterr().out
     assert "S/sqrt(B) in the signal region" in out
+
+
+def _torch_mlp(torch, mlp, act):
+    """A torch copy (same weights) of a calo.nets.MLP."""
+    layers = []
+    for layer in mlp.layers:
+        t = torch.nn.Linear(layer.in_features, layer.out_features)
+        with torch.no_grad():
+            t.weight.copy_(torch.from_numpy(layer.weight.numpy().copy()))
+            t.bias.copy_(torch.from_numpy(layer.bias.numpy().copy()))
+        layers.append(t)
+
+    def forward(x):
+        for i, t in enumerate(layers):
+            x = t(x)
+            if i < len(layers) - 1:
+                x = act(x)
+        return x
+
+    return forward, layers
+
+
+def _showers(n=37):
+    from calo import data
+
+    v, e = data.calo_showers.generate(n, seed=9)
+    scaler = data.VoxelScaler().fit(v, e)
+    return scaler.transform(v, e), data.condition(e)
+
+
+def test_vae_loss_and_gradients_match_torch(example):
+    torch = pytest.importorskip("torch")
+    import hepnn
+
+    V = example("calo_vae")
+    x, c = _showers()
+    hepnn.manual_seed(1)
+    model = V.CaloVAE(hidden=(24, 12), latent=5)
+    model.log_sigma.data[...] = np.random.default_rng(2).normal(0, 0.3, 500).astype(np.float32)
+    hepnn.manual_seed(3)
+    loss = model.loss(hepnn.tensor(x), hepnn.tensor(c), beta=0.7)
+    loss.backward()
+    # hepnn.randn draws from NumPy's generator seeded by manual_seed: replay it for torch.
+    noise = torch.from_numpy(np.random.default_rng(3).standard_normal((len(x), 5), dtype=np.float32))
+    act = lambda t: torch.nn.functional.leaky_relu(t, 0.2)  # noqa: E731
+    enc, enc_layers = _torch_mlp(torch, model.encoder, act)
+    dec, _ = _torch_mlp(torch, model.decoder, act)
+    log_sigma = torch.tensor(model.log_sigma.numpy(), requires_grad=True)
+    xt, ct = torch.from_numpy(x), torch.from_numpy(c)
+    h = enc(torch.cat([xt, ct], 1))
+    mu, logvar = h[:, :5], h[:, 5:]
+    z = mu + (0.5 * logvar).exp() * noise
+    pull = (dec(torch.cat([z, ct], 1)) - xt) * (-log_sigma).exp()
+    ref = 0.5 * (pull * pull).sum(1).mean() + log_sigma.sum() + \
+        0.7 * 0.5 * (mu * mu + logvar.exp() - logvar - 1).sum(1).mean()
+    ref.backward()
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-5)
+    np.testing.assert_allclose(model.log_sigma.grad.numpy(), log_sigma.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(model.encoder.layers[0].weight.grad.numpy(), enc_layers[0].weight.grad.numpy(),
+                               rtol=1e-3, atol=1e-5)
+
+
+def test_diffusion_loss_and_gradients_match_torch(example):
+    torch = pytest.importorskip("torch")
+    import hepnn
+
+    D = example("calo_diffusion")
+    from calo.nets import sinusoidal_embedding
+
+    x, c = _showers()
+    hepnn.manual_seed(4)
+    model = D.CaloDiffusion(steps=30, hidden=(40, 24))
+    loss = model.loss(hepnn.tensor(x), hepnn.tensor(c), np.random.default_rng(5))
+    loss.backward()
+    rng = np.random.default_rng(5)  # the same draws, in the same order, as model.loss
+    t = rng.integers(1, 31, len(x))
+    eps = rng.standard_normal(x.shape, dtype=np.float32)
+    ab = model.alpha_bar[t - 1][:, None]
+    x_t = torch.from_numpy((np.sqrt(ab) * x + np.sqrt(1 - ab) * eps).astype(np.float32))
+    net, layers = _torch_mlp(torch, model.denoiser, torch.nn.functional.gelu)
+    emb = torch.from_numpy(sinusoidal_embedding(t * (1000.0 / 30), model.t_dim))
+    pred = net(torch.cat([x_t, emb, torch.from_numpy(c)], 1)) + \
+        x_t * torch.from_numpy(np.sqrt(1 - ab).astype(np.float32))
+    ref = torch.nn.functional.mse_loss(pred, torch.from_numpy(eps))
+    ref.backward()
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-5)
+    for mine, theirs in zip(model.denoiser.layers, layers):
+        np.testing.assert_allclose(mine.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-3, atol=1e-6)
