@@ -1,14 +1,16 @@
 """Training step time of the fast calorimeter simulation models (examples/calo_*.py) at the
 examples' sizes, hepnn vs the same models in PyTorch CPU: same widths, batch, optimizer and
-thread count; the two frameworks' step loops alternate (interleaved repeats) and the medians
-are compared. One function per model returns its two step functions; MODELS lists them, so a
+thread count; the two frameworks' step loops alternate (interleaved repeats; with 2 threads in
+alternating fresh processes) and the medians are compared. One function per model returns its two step functions; MODELS lists them, so a
 model is added with one function and one row.
 
     PYTHONPATH=python python bench/bench_generative.py [--threads 1 2] [--steps 30] [--repeats 7]
 """
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -137,40 +139,76 @@ def _loop_s(step, batches, steps):
     return (time.perf_counter() - t) / steps, (time.process_time() - c) / steps
 
 
+def _batches(torch):
+    v, e = data.calo_showers.generate(8 * BATCH, seed=0)
+    scaler = data.VoxelScaler().fit(v, e)
+    x, c = scaler.transform(v, e), data.condition(e)
+    chunks = [(x[i:i + BATCH], c[i:i + BATCH]) for i in range(0, len(x), BATCH)]
+    return x, c, ([(hepnn.tensor(a), hepnn.tensor(b)) for a, b in chunks],
+                  [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in chunks])
+
+
+def _timings(torch, build, threads, steps, repeats, which=("hepnn", "torch")):
+    """{framework: [(wall, cpu) s/step per repeat]}, the frameworks' loops alternating."""
+    hepnn.set_num_threads(threads)
+    torch.set_num_threads(threads)
+    hepnn.manual_seed(0)
+    torch.manual_seed(0)
+    x, c, (h_batches, t_batches) = _batches(torch)
+    h_step, t_step = build(torch, x, c)
+    loops = {"hepnn": (h_step, h_batches), "torch": (t_step, t_batches)}
+    out = {k: [] for k in which}
+    for k in which:
+        _loop_s(*loops[k], 3)
+    for _ in range(repeats):
+        for k in which:
+            out[k].append(_loop_s(loops[k][0], loops[k][1], steps))
+    return out
+
+
+def _isolated(name, threads, steps, repeats, rounds=3):
+    """Each framework in its own fresh process, the processes alternating: with more than one
+    thread, one library's idle workers (spinning OpenMP threads, hepnn's pool) would otherwise
+    steal the cores from the other's next loop in the same process."""
+    out = {"hepnn": [], "torch": []}
+    for _ in range(rounds):
+        for k in out:
+            res = subprocess.run([sys.executable, __file__, "--child", k, "--model", name, "--threads",
+                                  str(threads), "--steps", str(steps), "--repeats", str(repeats)],
+                                 capture_output=True, text=True, check=True)
+            out[k] += [tuple(r) for r in json.loads(res.stdout.strip().splitlines()[-1])]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--child", choices=["hepnn", "torch"], help=argparse.SUPPRESS)
+    ap.add_argument("--model", help=argparse.SUPPRESS)
     args = ap.parse_args()
     import torch
 
-    v, e = data.calo_showers.generate(8 * BATCH, seed=0)
-    scaler = data.VoxelScaler().fit(v, e)
-    x, c = scaler.transform(v, e), data.condition(e)
-    chunks = [(x[i:i + BATCH], c[i:i + BATCH]) for i in range(0, len(x), BATCH)]
-    h_batches = [(hepnn.tensor(a), hepnn.tensor(b)) for a, b in chunks]
-    t_batches = [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in chunks]
-    print(f"Training step time, batch {BATCH}, float32, Adam; median of {args.repeats} interleaved "
-          f"repeats of {args.steps} steps (hepnn {hepnn.__version__}, torch {torch.__version__}); "
-          f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
+    builds = dict(MODELS)
+    if args.child:
+        res = _timings(torch, builds[args.model], args.threads[0], args.steps, args.repeats, (args.child,))
+        print(json.dumps(res[args.child]))
+        return
+    print(f"Training step time, batch {BATCH}, float32, Adam; medians over interleaved repeats of "
+          f"{args.steps} steps (1 thread: {args.repeats} repeats in one process; more: 3 rounds of "
+          f"{args.repeats // 2 + 1} in fresh processes per framework); hepnn {hepnn.__version__}, torch "
+          f"{torch.__version__}; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
     print("| model | threads | hepnn ms/step | torch ms/step | torch / hepnn (speed-up) | same, by CPU time |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, build in MODELS:
         for th in args.threads:
-            hepnn.set_num_threads(th)
-            torch.set_num_threads(th)
-            hepnn.manual_seed(0)
-            torch.manual_seed(0)
-            h_step, t_step = build(torch, x, c)
-            _loop_s(h_step, h_batches, 3)
-            _loop_s(t_step, t_batches, 3)
-            th_s, tt_s = [], []
-            for _ in range(args.repeats):
-                th_s.append(_loop_s(h_step, h_batches, args.steps))
-                tt_s.append(_loop_s(t_step, t_batches, args.steps))
-            h, t = (statistics.median(w for w, _ in ts) for ts in (th_s, tt_s))
-            hc, tc = (statistics.median(c for _, c in ts) for ts in (th_s, tt_s))
+            if th == 1:
+                res = _timings(torch, build, th, args.steps, args.repeats)
+            else:
+                res = _isolated(name, th, args.steps, args.repeats // 2 + 1)
+            h, t = (statistics.median(w for w, _ in res[k]) for k in ("hepnn", "torch"))
+            hc, tc = (statistics.median(c for _, c in res[k]) for k in ("hepnn", "torch"))
             print(f"| {name} | {th} | {h * 1e3:.2f} | {t * 1e3:.2f} | {t / h:.2f}x | {tc / hc:.2f}x |")
 
 

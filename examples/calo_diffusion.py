@@ -98,6 +98,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--dequantize", action="store_true",
+                    help="train on empty voxels smeared below the readout threshold (see calo/data.py)")
     ap.add_argument("--steps", type=int, default=None, help="diffusion steps T")
     args = ap.parse_args(argv)
     hepnn.manual_seed(args.seed)
@@ -106,7 +108,8 @@ def main(argv=None):
     epochs = args.epochs or (8 if args.quick else 60)
     (v_tr, e_tr), (v_te, e_te) = data.showers(n_train, n_test, args.seed)
     scaler = data.VoxelScaler().fit(v_tr, e_tr)
-    x, c = scaler.transform(v_tr, e_tr), data.condition(e_tr)
+    deq = np.random.default_rng(args.seed) if args.dequantize else None
+    x, c = scaler.transform(v_tr, e_tr, deq), data.condition(e_tr)
     lo, hi = x.min(0), x.max(0)
 
     model = CaloDiffusion(steps=args.steps or (50 if args.quick else 100),

@@ -68,13 +68,16 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--dequantize", action="store_true",
+                    help="train on empty voxels smeared below the readout threshold (see calo/data.py)")
     args = ap.parse_args(argv)
     hepnn.manual_seed(args.seed)
     n_train, n_test = (3000, 1000) if args.quick else (50000, 10000)
     epochs = args.epochs or (10 if args.quick else 60)
     (v_tr, e_tr), (v_te, e_te) = data.showers(n_train, n_test, args.seed)
     scaler = data.VoxelScaler().fit(v_tr, e_tr)
-    x, c = scaler.transform(v_tr, e_tr), data.condition(e_tr)
+    deq = np.random.default_rng(args.seed) if args.dequantize else None
+    x, c = scaler.transform(v_tr, e_tr, deq), data.condition(e_tr)
 
     model = CaloGAN()
     opt_g = hepnn.optim.Adam(model.generator.parameters(), lr=2e-4, betas=(0.5, 0.999))

@@ -44,8 +44,16 @@ class VoxelScaler:
     def _sqrt(voxels, energy):
         return np.sqrt(voxels / np.asarray(energy, dtype=np.float64)[:, None])
 
-    def transform(self, voxels, energy):
-        return ((self._sqrt(voxels, energy) - self.mean) / self.std).astype(np.float32)
+    def transform(self, voxels, energy, dequantize=None):
+        """Standardised sqrt(E_voxel / E_inc). With `dequantize` (a NumPy Generator), empty voxels
+        get a uniform value below the readout threshold's, sqrt(threshold / E_inc), instead of 0.
+        NOTE: for training inputs: the exact zeros are a spike models cannot fit; smeared, they
+        become a density below the threshold, which the inverse maps back to 0."""
+        u = self._sqrt(voxels, energy)
+        if dequantize is not None:
+            u_thr = np.sqrt(calo_showers.READOUT_THRESHOLD / np.asarray(energy, dtype=np.float64))[:, None]
+            u = np.where(u > 0, u, dequantize.random(u.shape) * u_thr)
+        return ((u - self.mean) / self.std).astype(np.float32)
 
     def inverse(self, x, energy):
         u = np.asarray(x, dtype=np.float64) * self.std + self.mean
