@@ -67,7 +67,7 @@ def report(name, ref_voxels, energy, sample, scaler: VoxelScaler, c2st_epochs=20
     auc = classifier_auc(ref_voxels, gen_voxels, energy, scaler, c2st_epochs)
     speed = generation_speed(sample, energy, big_batch)
     print(f"\n{name}: {len(energy)} test showers vs as many generated at the same energies")
-    print(f"| observable | separation power | W1 |\n|---|---:|---:|")
+    print("| observable | separation power | W1 |\n|---|---:|---:|")
     for obs, (sep, w1) in dist.items():
         print(f"| {obs} | {sep:.4f} | {w1:.4g} |")
     mean_sep = float(np.mean([s for s, _ in dist.values()]))
