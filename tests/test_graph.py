@@ -358,6 +358,15 @@ for device in ("cpu", "cuda"):
         raise SystemExit("no error")
     except ValueError as exc:
         assert "[gather]" in str(exc), exc
+    # knn's indices skip the device-side range check (a host sync); anyone else's are checked.
+    bad = np.full((3, 10, 2), 10, np.int64)
+    bad = cp.asarray(bad) if device == "cuda" else bad
+    try:
+        F.edge_conv(xt, bad, [conv.mlp[0].weight], [None])
+        raise SystemExit("no error")
+    except ValueError as exc:
+        want = "[edgeconv] idx holds values in [10, 10]" if device == "cuda" else "[edgeconv_forward] idx[0] = 10"
+        assert want in str(exc), exc
 assert out["cpu"][0] == out["cuda"][0]
 for a, b in zip(out["cpu"][1:], out["cuda"][1:]):
     np.testing.assert_array_equal(a, b)

@@ -3,6 +3,8 @@ segment reductions (sum / mean / max), kNN (no gradient) and the fused EdgeConv.
 may be Tensors or arrays; they are made int64, contiguous and range-checked (the CPU kernels check
 again; on CUDA this module's check is the only one). Output buffers are allocated here.
 """
+import weakref
+
 import numpy as np
 
 from . import _backend, _core
@@ -200,7 +202,24 @@ def knn(coords, k, mask=None):
     cd = _contig(cd)
     idx = _xp(cd).empty(cd.shape[:2] + (int(k),), dtype=np.int64)
     _core.knn(cd, m, idx, _backend.stream_of(cd))
+    key = id(idx)
+    try:  # the entry goes when the array does, before its id can be reused
+        _KNN_BOUND[key] = (weakref.ref(idx, lambda _, k=key: _KNN_BOUND.pop(k, None)), cd.shape[1])
+    except TypeError:  # not weak-referenceable: edge_conv checks it as any other index array
+        pass
     return constant(idx)
+
+
+# Index arrays knn made, with their N: in range by construction, so edge_conv need not check them
+# on the GPU (a check there is a min/max read back to the host: a sync in every training step).
+_KNN_BOUND = {}
+
+
+def _knn_checked(ii, bound):
+    entry = _KNN_BOUND.get(id(ii))
+    if entry is None or entry[0]() is not ii:
+        return False
+    return entry[1] == bound
 
 
 # ---- fused EdgeConv ----
@@ -227,7 +246,8 @@ def edge_conv(x, idx, weights, biases, activation="relu", alpha=0.0, aggregation
     if xd.ndim != 3:
         raise ValueError(f"[{op}] x must be (B, N, C), got shape {tuple(xd.shape)}")
     ii = index_array(idx, x, op, "idx", ndim=3)
-    _check_range(op, "idx", ii, xd.shape[1])
+    if not _knn_checked(ii, xd.shape[1]):
+        _check_range(op, "idx", ii, xd.shape[1])
     wd = [_contig(w.data) for w in weights]
     bd = [None if b is None else _contig(b.data) for b in biases]
     if not wd:
