@@ -13,7 +13,8 @@ Example:
 from .._ops_spline import rq_spline
 from .coupling import AffineCoupling, RQSpline
 from .flow import Flow, build_flow
+from .training import fit_flow
 from .transforms import Permutation, Standardize, Transform
 
 __all__ = ["Flow", "build_flow", "RQSpline", "AffineCoupling", "Permutation", "Standardize",
-           "Transform", "rq_spline"]
+           "Transform", "fit_flow", "rq_spline"]
