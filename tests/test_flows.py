@@ -177,7 +177,8 @@ def test_errors():
 
 
 @pytest.mark.parametrize("module", ["hepnn.flows", "hepnn.flows.flow", "hepnn.flows.coupling",
-                                    "hepnn.flows.transforms", "hepnn._ops_spline"])
+                                    "hepnn.flows.training", "hepnn.flows.transforms",
+                                    "hepnn._ops_spline"])
 def test_doctests(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
@@ -192,3 +193,20 @@ def example(monkeypatch):
         return importlib.import_module(name)
 
     return load
+
+
+def test_calo_flow_quick(example, capsys):
+    res = example("calo_flow").main(["--quick"])
+    assert res["val_nll"][-1] < res["val_nll"][0]
+    assert res["generated"].shape == res["reference"].shape == (2000, 500)
+    assert np.all(res["generated"] >= 0) and np.all(np.isfinite(res["w1"]))
+    total_gen, total_ref = res["generated"].sum(1).mean(), res["reference"].sum(1).mean()
+    assert abs(total_gen / total_ref - 1) < 0.5  # 4 epochs: the right scale, not yet the right shape
+    out = capsys.readouterr().out
+    assert "showers/s at batch 1" in out and "layer energy W1" in out
+
+
+def test_anomaly_flow_quick(example):
+    res = example("anomaly_flow").main(["--quick"])
+    for r in res.values():
+        assert 0.5 < r["auc"] <= 1.0 and r["rejection"] > 1.0
