@@ -68,8 +68,8 @@ __global__ void spline_bwd_kernel(SplineShape s, const T* __restrict__ x, const 
     const auto b = spline::locate(s, we, he, de, v, false, nan);
     const auto g = spline::rq_backward(b, v, gy, gl);
     if (dx) dx[e] = g.x;
-    if (dw) spline::softmax_backward(s, s.min_width, we, b.sw, b.k, b.cum_pw, b.pw, g.xk, g.w, dw);
-    if (dh) spline::softmax_backward(s, s.min_height, he, b.sh, b.k, b.cum_ph, b.ph, g.yk, g.h, dh);
+    if (dw) spline::softmax_backward(s, s.min_width, b.sw, b.k, b.cum_pw, b.pw, g.xk, g.w, dw);
+    if (dh) spline::softmax_backward(s, s.min_height, b.sh, b.k, b.cum_ph, b.ph, g.yk, g.h, dh);
     if (dd) {
       if (b.k > 0) dd[b.k - 1] = g.d0 * spline::sigmoid(de[b.k - 1]);
       if (b.k < K - 1) dd[b.k] = g.d1 * spline::sigmoid(de[b.k]);

@@ -49,6 +49,7 @@ void spline_forward(const SplineShape& s, const T* x, const T* W, const T* H, co
   std::atomic<bool> any_nan{false};
   parallel_for(s.M, kGrain, [&](index_t e0, index_t e1) {
     bool nan = false;
+    T cw[kSplineMaxBins], ch[kSplineMaxBins];  // the exponentials of one element
     for (index_t e = e0; e < e1; ++e) {
       const T v = x[e];
       if (!spline::inside(s, v)) {
@@ -56,7 +57,7 @@ void spline_forward(const SplineShape& s, const T* x, const T* W, const T* H, co
         logdet[e] = T(0);
         continue;
       }
-      const auto b = spline::locate(s, W + e * K, H + e * K, D + e * (K - 1), v, false, nan);
+      const auto b = spline::locate(s, W + e * K, H + e * K, D + e * (K - 1), v, false, nan, cw, ch);
       spline::rq_forward(b, v, y[e], logdet[e]);
     }
     if (nan) any_nan.store(true, std::memory_order_relaxed);
@@ -72,6 +73,7 @@ void spline_inverse(const SplineShape& s, const T* y, const T* W, const T* H, co
   std::atomic<bool> any_nan{false};
   parallel_for(s.M, kGrain, [&](index_t e0, index_t e1) {
     bool nan = false;
+    T cw[kSplineMaxBins], ch[kSplineMaxBins];  // the exponentials of one element
     for (index_t e = e0; e < e1; ++e) {
       const T v = y[e];
       if (!spline::inside(s, v)) {
@@ -79,7 +81,7 @@ void spline_inverse(const SplineShape& s, const T* y, const T* W, const T* H, co
         logdet[e] = T(0);
         continue;
       }
-      const auto b = spline::locate(s, W + e * K, H + e * K, D + e * (K - 1), v, true, nan);
+      const auto b = spline::locate(s, W + e * K, H + e * K, D + e * (K - 1), v, true, nan, cw, ch);
       spline::rq_inverse(b, v, x[e], logdet[e]);
     }
     if (nan) any_nan.store(true, std::memory_order_relaxed);
@@ -95,6 +97,7 @@ void spline_backward(const SplineShape& s, const T* x, const T* W, const T* H, c
   std::atomic<bool> any_nan{false};
   parallel_for(s.M, kGrain, [&](index_t e0, index_t e1) {
     bool nan = false;
+    T cw[kSplineMaxBins], ch[kSplineMaxBins];  // the exponentials of one element
     for (index_t e = e0; e < e1; ++e) {
       const T v = x[e];
       const T gy = dy ? dy[e] : T(0), gl = dlogdet ? dlogdet[e] : T(0);
@@ -114,11 +117,11 @@ void spline_backward(const SplineShape& s, const T* x, const T* W, const T* H, c
       const T* we = W + e * K;
       const T* he = H + e * K;
       const T* de = D + e * (K - 1);
-      const auto b = spline::locate(s, we, he, de, v, false, nan);
+      const auto b = spline::locate(s, we, he, de, v, false, nan, cw, ch);
       const auto g = spline::rq_backward(b, v, gy, gl);
       if (dx) dx[e] = g.x;
-      if (dw) spline::softmax_backward(s, s.min_width, we, b.sw, b.k, b.cum_pw, b.pw, g.xk, g.w, dw);
-      if (dh) spline::softmax_backward(s, s.min_height, he, b.sh, b.k, b.cum_ph, b.ph, g.yk, g.h, dh);
+      if (dw) spline::softmax_backward(s, s.min_width, b.sw, b.k, b.cum_pw, b.pw, g.xk, g.w, dw);
+      if (dh) spline::softmax_backward(s, s.min_height, b.sh, b.k, b.cum_ph, b.ph, g.yk, g.h, dh);
       if (dd) {
         if (b.k > 0) dd[b.k - 1] = g.d0 * spline::sigmoid(de[b.k - 1]);
         if (b.k < K - 1) dd[b.k] = g.d1 * spline::sigmoid(de[b.k]);

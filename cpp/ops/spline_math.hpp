@@ -19,37 +19,49 @@ namespace hepnn::spline {
 // float stays float on the host (the global ::exp would promote to double).
 using std::exp;
 using std::log;
-using std::log1p;
 using std::sqrt;
 
-// Max and 1 / sum(exp(v - max)) of one element's K unnormalised widths or heights. `nan` is set
-// when a value is NaN (a comparison with NaN is false, so the max alone would hide it).
+// The softmax of one element's K unnormalised widths or heights: p(j) = exp(v_j - max) / sum.
+// `e`, when not null, caches the K exponentials (the CPU kernels keep them on the stack; the
+// CUDA ones recompute them rather than spill a per-thread array to local memory).
 template <typename T>
 struct Softmax {
+  const T* v;
+  const T* e;
   T max, inv_sum;
+  HEPNN_SPLINE_HD T p(int j) const { return (e ? e[j] : exp(v[j] - max)) * inv_sum; }
 };
 
+// `nan` is set when a value is NaN (a comparison with NaN is false, so the max alone would hide it).
 template <typename T>
-HEPNN_SPLINE_HD Softmax<T> softmax_stats(const T* v, int K, bool& nan) {
+HEPNN_SPLINE_HD Softmax<T> softmax_stats(const T* v, int K, bool& nan, T* cache) {
   T m = v[0];
   for (int j = 0; j < K; ++j) {
     if (!(v[j] == v[j])) nan = true;
     m = v[j] > m ? v[j] : m;
   }
   T sum = T(0);
-  for (int j = 0; j < K; ++j) sum += exp(v[j] - m);
-  return {m, T(1) / sum};
+  for (int j = 0; j < K; ++j) {
+    const T e = exp(v[j] - m);
+    if (cache) cache[j] = e;
+    sum += e;
+  }
+  return {v, cache, m, T(1) / sum};
 }
 
+// log(1 + e) for e in [0, 1] to a few ulps with one plain log: the rounding of w = 1 + e is
+// undone by e / (w - 1) (Goldberg 1991, Theorem 4). NOTE: glibc's log1pf cost the CPU kernels
+// a fifth of their time.
 template <typename T>
-HEPNN_SPLINE_HD T prob(T v, const Softmax<T>& st) {
-  return exp(v - st.max) * st.inv_sum;
+HEPNN_SPLINE_HD T log1p_small(T e) {
+  const T w = T(1) + e;
+  return w == T(1) ? e : log(w) * (e / (w - T(1)));
 }
 
-// softplus(v) = log(1 + e^v) without overflow, and its derivative sigmoid(v).
+// softplus(v) = log(1 + e^v) = max(v, 0) + log(1 + e^-|v|) without overflow, and its derivative.
 template <typename T>
 HEPNN_SPLINE_HD T softplus(T v) {
-  return v > T(20) ? v : log1p(exp(v));
+  return (v > T(0) ? v : T(0)) + log1p_small(exp(v > T(0) ? -v : v));
 }
 template <typename T>
 HEPNN_SPLINE_HD T sigmoid(T v) {
@@ -80,35 +92,36 @@ HEPNN_SPLINE_HD T bin_start(const SplineShape& s, double min, int k, T cum_p) {
 
 // Finds the bin holding v: along x (by_y false, the forward) or along y (the inverse). The last
 // bin takes anything at or beyond its start, so a NaN knot can never send k out of range.
+// cache_w / cache_h: room for K exponentials each, or null (see Softmax).
 template <typename T>
 HEPNN_SPLINE_HD Bin<T> locate(const SplineShape& s, const T* W, const T* H, const T* D, T v, bool by_y,
-                              bool& nan) {
+                              bool& nan, T* cache_w = nullptr, T* cache_h = nullptr) {
   const int K = s.K;
   Bin<T> b;
-  b.sw = softmax_stats(W, K, nan);
-  b.sh = softmax_stats(H, K, nan);
+  b.sw = softmax_stats(W, K, nan, cache_w);
+  b.sh = softmax_stats(H, K, nan, cache_h);
   for (int j = 0; j < K - 1; ++j)
     if (!(D[j] == D[j])) nan = true;
-  const T* P = by_y ? H : W;
   const Softmax<T>& st = by_y ? b.sh : b.sw;
   const double mn = by_y ? s.min_height : s.min_width;
+  // v < bin_start(k + 1) compared in probability units: (v + B) / 2B against mn (k+1) + c cum.
+  const T u = (v + T(s.bound)) / T(2 * s.bound), tm = T(mn), tc = T(1 - mn * K);
   T cum = T(0);
   int k = 0;
   for (; k < K - 1; ++k) {
-    const T p = prob(P[k], st);
-    if (v < bin_start(s, mn, k + 1, cum + p)) break;
+    const T p = st.p(k);
+    if (u < tm * T(k + 1) + tc * (cum + p)) break;
     cum += p;
   }
   b.k = k;
   // The other axis' cumulative probability up to bin k.
-  const T* Q = by_y ? W : H;
   const Softmax<T>& sq = by_y ? b.sw : b.sh;
   T cum_q = T(0);
-  for (int j = 0; j < k; ++j) cum_q += prob(Q[j], sq);
+  for (int j = 0; j < k; ++j) cum_q += sq.p(j);
   b.cum_pw = by_y ? cum_q : cum;
   b.cum_ph = by_y ? cum : cum_q;
-  b.pw = prob(W[k], b.sw);
-  b.ph = prob(H[k], b.sh);
+  b.pw = b.sw.p(k);
+  b.ph = b.sh.p(k);
   b.xk = bin_start(s, s.min_width, k, b.cum_pw);
   b.yk = bin_start(s, s.min_height, k, b.cum_ph);
   b.w = bin_size(s, s.min_width, b.pw);
@@ -128,6 +141,15 @@ HEPNN_SPLINE_HD T clamp01(T v) {
   return v < T(0) ? T(0) : (v > T(1) ? T(1) : v);
 }
 
+// log dy/dx = log(s^2 P / den^2) as one log instead of three. NOTE: s lies in
+// [min_height, 1 / min_width] and den >= min(s, d0, d1) > 0, so the product overflows a float only
+// for knot derivatives beyond ~1e30, i.e. unnormalised derivatives of a diverged network.
+template <typename T>
+HEPNN_SPLINE_HD T log_slope(T s, T P, T den) {
+  const T r = s / den;
+  return log(r * r * P);
+}
+
 // y and log dy/dx at x inside bin b (eqs. 4 and 5).
 template <typename T>
 HEPNN_SPLINE_HD void rq_forward(const Bin<T>& b, T x, T& y, T& logdet) {
@@ -135,7 +157,7 @@ HEPNN_SPLINE_HD void rq_forward(const Bin<T>& b, T x, T& y, T& logdet) {
   const T den = s + (b.d0 + b.d1 - T(2) * s) * t;
   y = b.yk + b.h * (s * xi * xi + b.d0 * t) / den;
   const T P = b.d1 * xi * xi + T(2) * s * t + b.d0 * (T(1) - xi) * (T(1) - xi);
-  logdet = T(2) * log(s) + log(P) - T(2) * log(den);
+  logdet = log_slope(s, P, den);
 }
 
 // x and log dx/dy at y inside bin b: the root in [0, 1] of the quadratic in xi (eqs. 6-8).
@@ -160,7 +182,7 @@ HEPNN_SPLINE_HD void rq_inverse(const Bin<T>& b, T y, T& x, T& logdet) {
   const T t = xi * (T(1) - xi);
   const T den = s + delta * t;
   const T P = b.d1 * xi * xi + T(2) * s * t + b.d0 * (T(1) - xi) * (T(1) - xi);
-  logdet = -(T(2) * log(s) + log(P) - T(2) * log(den));
+  logdet = -log_slope(s, P, den);
 }
 
 // Gradients of gy * y + gl * logdet at x inside bin b w.r.t. the bin's local quantities.
@@ -202,14 +224,14 @@ HEPNN_SPLINE_HD BinGrad<T> rq_backward(const Bin<T>& b, T x, T gy, T gl) {
 // Gradient w.r.t. the unnormalised widths (or heights) of one element from those w.r.t. the bin
 // start (only bins before k move it) and the size of bin k, through the softmax.
 template <typename T>
-HEPNN_SPLINE_HD void softmax_backward(const SplineShape& s, double min, const T* V, const Softmax<T>& st,
-                                      int k, T cum_p, T p_k, T g_start, T g_size, T* dV) {
+HEPNN_SPLINE_HD void softmax_backward(const SplineShape& s, double min, const Softmax<T>& st, int k,
+                                      T cum_p, T p_k, T g_start, T g_size, T* dV) {
   const T scale = T(2 * s.bound) * T(1 - min * s.K);
   const T gs = scale * g_start, gz = scale * g_size;
   const T dot = gs * cum_p + gz * p_k;  // sum_j p_j * (dL / dp_j)
   for (int j = 0; j < s.K; ++j) {
     const T gj = j < k ? gs : (j == k ? gz : T(0));
-    dV[j] = prob(V[j], st) * (gj - dot);
+    dV[j] = st.p(j) * (gj - dot);
   }
 }
 
