@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .. import _backend
-from .._factories import randn
+from .._factories import randn, tensor
 from ..nn.container import ModuleList
 from ..nn.module import Module
 from ..tensor import Tensor
@@ -49,7 +49,7 @@ class Flow(Module):
         if context is None:
             raise ValueError(f"[Flow] needs a context of {self.context_features} features")
         if not isinstance(context, Tensor):
-            context = Tensor(np.asarray(context, dtype=self._dtype()))
+            context = tensor(np.asarray(context, dtype=self._dtype()), device=self._device())
         if context.ndim == 1:
             context = context.reshape(1, -1)
         if context.ndim != 2 or context.shape[1] != self.context_features:
@@ -67,10 +67,15 @@ class Flow(Module):
             return p.dtype
         return np.float32
 
+    def _device(self):
+        for p in self.parameters():
+            return p.device
+        return "cpu"
+
     def forward(self, x, context=None):
         """(z, sum of log|det dz/dx|) of x (N, features): the data-to-base direction."""
         if not isinstance(x, Tensor):
-            x = Tensor(np.asarray(x, dtype=self._dtype()))
+            x = tensor(np.asarray(x, dtype=self._dtype()), device=self._device())
         context = self._context(context, x.shape[0])
         total = None
         for t in self.transforms:
@@ -99,9 +104,7 @@ class Flow(Module):
         n = int(n)
         if n < 1:
             raise ValueError(f"[Flow] sample needs n >= 1, got {n}")
-        ref = next(iter(self.parameters()), None)
-        device = "cpu" if ref is None else ref.device
-        z = randn(n, self.features, dtype=self._dtype(), device=device)
+        z = randn(n, self.features, dtype=self._dtype(), device=self._device())
         return self.inverse(z, context)[0]
 
 
