@@ -149,3 +149,13 @@ def test_outputs_may_not_alias_inputs():
         _core.spline_forward(*a, a[0], np.empty_like(a[0]))
     with pytest.raises(ValueError, match=r"\[spline\] dwidths shares memory with widths"):
         _core.spline_backward(*a, np.ones_like(a[0]), None, None, a[1], None, None)
+
+
+def test_empty_and_zero_dimensional_inputs():
+    x, W, D = np.zeros((0, 3)), np.zeros((0, 3, 4)), np.zeros((0, 3, 3))
+    assert _run(_core.spline_forward, x, W, W, D)[0].shape == (0, 3)
+    _core.spline_backward(x, W, W, D, None, None, np.empty_like(x), np.empty_like(W), np.empty_like(W),
+                          np.empty_like(D))
+    y, ld = _run(_core.spline_forward, np.full((), 0.5), np.zeros(4), np.zeros(4), np.full(3, 0.541))
+    # equal bins with every knot derivative softplus(0.541) + 1e-3 ~ 1: close to the identity
+    assert abs(float(y) - 0.5) < 1e-2 and abs(float(ld)) < 1e-2
