@@ -1,12 +1,12 @@
 """Rational-quadratic spline kernels against the same transform in vectorised PyTorch (CPU, one
 run, equal thread counts): forward (y, logdet) and forward + backward (gradients w.r.t. x and the
 unnormalised widths, heights, derivatives). Float32, 65536 x 32 elements, K = 8 bins by default,
-inputs spread over [-1.2 B, 1.2 B]. Medians of repeated timings; GB/s counts the bytes that must
+inputs spread over [-1.2 B, 1.2 B]. Medians of alternating repeated timings; GB/s counts the bytes that must
 move at least (forward: read x and 3K-1 parameters, write y and logdet; backward: read those and
 dy, dlogdet, write dx and the 3K-1 parameter gradients), beside the measured copy bandwidth. The
 hepnn rows call _core directly with preallocated outputs, and also through the autograd op.
 
-    PYTHONPATH=python python bench/bench_spline.py [--threads 2] [--batch 65536] [--dims 32] [--bins 8]
+    PYTHONPATH=python python bench/bench_spline.py [--threads 2] [--batch 65536] [--dims 32] [--bins 8] [--reps 9]
 """
 import argparse
 import os
@@ -38,6 +38,18 @@ def median_time(fn, budget=1.0):
     return statistics.median(times)
 
 
+def paired_medians(fa, fb, reps):
+    """Medians of fa and fb timed alternately, so a shared machine's load hits both alike."""
+    fa(), fb()
+    ta, tb = [], []
+    for _ in range(reps):
+        for fn, out in ((fa, ta), (fb, tb)):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+    return statistics.median(ta), statistics.median(tb)
+
+
 def copy_bandwidth():
     a = np.ones(1 << 24, np.float32)
     b = np.empty_like(a)
@@ -50,6 +62,7 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=65536)
     ap.add_argument("--dims", type=int, default=32)
     ap.add_argument("--bins", type=int, default=8)
+    ap.add_argument("--reps", type=int, default=9)
     args = ap.parse_args(argv)
     import torch
 
@@ -104,7 +117,10 @@ def main(argv=None):
     yy, ll = TF.rq_spline(*tt, bound=BOUND)
     torch.autograd.backward([yy, ll], [tgy_t, tgl_t])
     err_y = float(np.abs(y - yy.detach().numpy()).max())
-    err_dw = float(np.abs(dW - tt[1].grad.numpy()).max() / max(1e-30, np.abs(dW).max()))
+    # NOTE: log f' has a kink at every knot (f'' jumps), so an element within float32 rounding
+    # of a knot may take either bin and get a different logdet gradient: count, don't max.
+    ref_dw = tt[1].grad.numpy()
+    off_dw = int(np.sum(np.abs(dW - ref_dw) > 1e-2 * (1 + np.abs(ref_dw))))
     for t in tt:
         t.grad = None
 
@@ -115,11 +131,12 @@ def main(argv=None):
             ("forward + backward (kernels)", h_fwd_bwd, t_fwd_bwd, bwd_bytes),
             ("forward + backward (autograd op)", h_autograd, t_fwd_bwd, bwd_bytes)]
     print(f"rational-quadratic spline, float32, {N} x {D} elements, K = {K}, {args.threads} threads; "
-          f"copy bandwidth {bw:.1f} GB/s; max |y - y_torch| {err_y:.1e}, max rel dW diff {err_dw:.1e}")
+          f"copy bandwidth {bw:.1f} GB/s; max |y - y_torch| {err_y:.1e}; dW entries off by > 1%: "
+          f"{off_dw} of {dW.size}")
     print(f"| case | hepnn ms | torch ms | speed-up | hepnn Melem/s | hepnn GB/s (of {bw:.0f}) |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, hf, tf, nbytes in rows:
-        th, tt_ = median_time(hf), median_time(tf)
+        th, tt_ = paired_medians(hf, tf, args.reps)
         print(f"| {name} | {th * 1e3:.1f} | {tt_ * 1e3:.1f} | {tt_ / th:.2f}x | {M / th / 1e6:.0f} | "
               f"{nbytes / th / 1e9:.1f} ({nbytes / th / 1e9 / bw:.0%}) |")
     ti = median_time(h_inv)
