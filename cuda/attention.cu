@@ -1,7 +1,8 @@
 // CUDA fused attention (flash style, no Lq x Lk matrix in memory), forward and backward.
 // Forward: one warp per query row; keys in chunks of 32 (one per lane) with an online softmax;
 // the output row lives in registers, head dims lane, lane + 32, ... (D <= 256).
-// Backward, without atomics: (1) delta = dout . out per row; (2) one warp per key for dk, dv
+// Head dims 16 and 32 (HEP transformers' usual) take the thread-per-row kernels of
+// attention_rows.cuh instead. Backward, without atomics: (1) delta = dout . out per row; (2) one warp per key for dk, dv
 // (queries in chunks of 32); (3) one warp per query row for dq and dbias (all heads in order when
 // the bias is shared by the heads, so its sum has a fixed order). Probabilities are recomputed
 // from the saved log-sum-exp.
@@ -251,6 +252,8 @@ __global__ void bwd_queries(Shape sh, bool all_heads, const T* __restrict__ q,
   }
 }
 
+#include "cuda/attention_rows.cuh"
+
 void check_problem(const char* op, index_t B, index_t H, index_t Lq, index_t Lk, index_t D,
                    const void* bias, index_t bias_heads, double scale) {
   check_value(B >= 0 && H >= 1 && Lq >= 0 && Lk >= 0 && D >= 1, op, "needs B, Lq, Lk >= 0 and H, D >= 1");
@@ -270,6 +273,12 @@ void attention_forward(index_t B, index_t H, index_t Lq, index_t Lk, index_t D, 
   const index_t rows = B * H * Lq;
   if (rows == 0) return;
   const Shape sh{B, H, Lq, Lk, D, bias ? bias_heads : 1};
+  if (row_kernel_dim(D)) {
+    if (D == 16) launch_rows_forward<T, 16>(sh, q, k, v, key_mask, bias, T(scale), out, lse, as_cuda(stream));
+    else launch_rows_forward<T, 32>(sh, q, k, v, key_mask, bias, T(scale), out, lse, as_cuda(stream));
+    check_launch("attention_forward");
+    return;
+  }
   const size_t smem = size_t(kWarps) * size_t(D) * sizeof(T);
   fwd_rows<T><<<grid_for(rows, kWarps, 65535), kWarps * 32, smem, as_cuda(stream)>>>(
       sh, q, k, v, key_mask, bias, T(scale), out, lse);
@@ -292,12 +301,22 @@ void attention_backward(index_t B, index_t H, index_t Lq, index_t Lk, index_t D,
     bwd_delta<T><<<grid_for(rows, kWarps, 65535), kWarps * 32, 0, s>>>(rows, D, out, dout, delta.get());
     check_launch("attention_backward");
   }
-  if (keys > 0) {
+  const bool all_heads = dbias && bias_heads == 1;
+  if (row_kernel_dim(D)) {
+    // The thread-per-row kernels do dk, dv and (unless the dbias sums over heads) dq.
+    if (D == 16)
+      launch_rows_backward<T, 16>(sh, !all_heads, q, k, v, key_mask, bias, T(scale), lse, dout, delta.get(), dq, dk,
+                                  dv, dbias, s);
+    else
+      launch_rows_backward<T, 32>(sh, !all_heads, q, k, v, key_mask, bias, T(scale), lse, dout, delta.get(), dq, dk,
+                                  dv, dbias, s);
+    check_launch("attention_backward");
+    if (!all_heads) return;
+  } else if (keys > 0) {
     bwd_keys<T><<<grid_for(keys, kWarps, 65535), kWarps * 32, smem2, s>>>(
         sh, q, k, v, key_mask, bias, T(scale), lse, dout, delta.get(), dk, dv);
     check_launch("attention_backward");
   }
-  const bool all_heads = dbias && bias_heads == 1;
   const index_t items = B * (all_heads ? 1 : H) * Lq;
   if (items > 0) {
     bwd_queries<T><<<grid_for(items, kWarps, 65535), kWarps * 32, smem2, s>>>(

@@ -1,13 +1,15 @@
 // CUDA GEMM, row-major C = alpha * op(A) @ op(B) + beta * C, single and batched (grid z, stride 0
 // broadcasts). Variants: float and double x the four transpose combinations, tile shapes chosen
-// by size in gemm_tile.cuh, and a deterministic split-K for small outputs with a long K.
+// by size in gemm_tile.cuh (or the opt-in TF32 tensor-core tiles of gemm_tf32.cuh), and a
+// deterministic split-K for small outputs with a long K.
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "cuda/device.hpp"
 #include "cuda/gemm.hpp"
-#include "cuda/gemm_tile.cuh"
+#include "cuda/gemm_dispatch.cuh"
 #include "cuda/launch.cuh"
 
 namespace hepnn::cuda {
@@ -82,12 +84,17 @@ void gemm_combo(tile::Operands<T> op, index_t batch, T alpha, T beta, T* C, inde
   op.stride_a = op.stride_b = 0;
   // Slabs are dense M x N (row stride N).
   const GemmEpilogue<T> epi{nullptr, op.N, 0, T(1), T(0), slabs.get(), mn};
-  tile::launch_tiles<T, 64, 64, 8, 4, 4, TA, TB>(op, epi, splits, s, "gemm");
+  tile::run_split_tiles<T, TA, TB>(op, epi, splits, s, "gemm");
   split_sum_kernel<T><<<grid_for(mn), kBlock, 0, s>>>(op.M, op.N, splits, slabs.get(), alpha, beta,
                                                       C, ldc);
 }
 
+std::atomic<bool> g_tf32{false};
+
 }  // namespace
+
+bool tf32_allowed() { return g_tf32.load(std::memory_order_relaxed); }
+void set_tf32_allowed(bool allowed) { g_tf32.store(allowed, std::memory_order_relaxed); }
 
 template <typename T>
 void gemm_batched(Trans ta, Trans tb, index_t batch, index_t M, index_t N, index_t K, T alpha,

@@ -18,4 +18,10 @@ void gemm_batched(Trans ta, Trans tb, index_t batch, index_t M, index_t N, index
                   const T* A, index_t lda, index_t stride_a, const T* B, index_t ldb,
                   index_t stride_b, T beta, T* C, index_t ldc, index_t stride_c, Stream stream);
 
+// Opt-in TF32 tensor cores for every float product (gemm, linear, and the layers built on them):
+// inputs rounded to a 10-bit mantissa, fp32 sums; about 1e-3 relative error instead of 1e-6.
+// Off by default; process-wide, like torch.backends.cuda.matmul.allow_tf32.
+bool tf32_allowed();
+void set_tf32_allowed(bool allowed);
+
 }  // namespace hepnn::cuda

@@ -26,15 +26,18 @@ struct Operands {
 // NOTE: a thread's micro-tile rows are tr, tr + BM/TM, ... (strided, not contiguous) so that a
 // warp reads consecutive shared-memory words (no bank conflicts) and writes consecutive columns
 // of C (coalesced). Rows of shared tiles are padded by 16 bytes: loads that walk K fastest
-// then hit distinct banks.
+// then hit distinct banks. Two shared buffers: the next K step's global loads are issued into
+// registers before the current step's FMAs and stored to the other buffer after them, so the
+// memory latency hides behind arithmetic and each step needs one barrier, not two.
 template <typename T, int BM, int BN, int BK, int TM, int TN, bool TA, bool TB, typename Epi>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN))
     gemm_tile_kernel(Operands<T> op, Epi epi, index_t batch0) {
   constexpr int kThreads = (BM / TM) * (BN / TN);
   constexpr int kPad = 16 / int(sizeof(T));
   static_assert((BM * BK) % kThreads == 0 && (BN * BK) % kThreads == 0, "tile loads must divide");
-  __shared__ T As[BK][BM + kPad];
-  __shared__ T Bs[BK][BN + kPad];
+  constexpr int kLA = BM * BK / kThreads, kLB = BN * BK / kThreads;
+  __shared__ T As[2][BK][BM + kPad];
+  __shared__ T Bs[2][BK][BN + kPad];
 
   const index_t z = batch0 + blockIdx.z;
   const T* __restrict__ A = op.A + z * op.stride_a;
@@ -56,42 +59,62 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN))
     k_begin = z * op.k_split;
     k_end = op.K < k_begin + op.k_split ? op.K : k_begin + op.k_split;
   }
-  for (index_t k0 = k_begin; k0 < k_end; k0 += BK) {
-    // Each load walks the operand's contiguous axis fastest, so global reads coalesce.
+  // This thread's share of one K step: element e = tid + r * kThreads of each tile, walking the
+  // operand's contiguous axis fastest so that global reads coalesce.
+  T ra[kLA], rb[kLB];
+  auto fetch = [&](index_t k0) {
 #pragma unroll
-    for (int r = 0; r < BM * BK / kThreads; ++r) {
+    for (int r = 0; r < kLA; ++r) {
       const int e = tid + r * kThreads;
-      const int mm = TA ? e % BM : e / BK;
-      const int kk = TA ? e / BM : e % BK;
+      const int mm = TA ? e % BM : e / BK, kk = TA ? e / BM : e % BK;
       const index_t gm = m0 + mm, gk = k0 + kk;
-      T v = T(0);
-      if (gm < op.M && gk < k_end) v = TA ? A[gk * op.lda + gm] : A[gm * op.lda + gk];
-      As[kk][mm] = v;
+      ra[r] = (gm < op.M && gk < k_end) ? (TA ? A[gk * op.lda + gm] : A[gm * op.lda + gk]) : T(0);
     }
 #pragma unroll
-    for (int r = 0; r < BN * BK / kThreads; ++r) {
+    for (int r = 0; r < kLB; ++r) {
       const int e = tid + r * kThreads;
-      const int nn = TB ? e / BK : e % BN;
-      const int kk = TB ? e % BK : e / BN;
+      const int nn = TB ? e / BK : e % BN, kk = TB ? e % BK : e / BN;
       const index_t gn = n0 + nn, gk = k0 + kk;
-      T v = T(0);
-      if (gn < op.N && gk < k_end) v = TB ? B[gn * op.ldb + gk] : B[gk * op.ldb + gn];
-      Bs[kk][nn] = v;
+      rb[r] = (gn < op.N && gk < k_end) ? (TB ? B[gn * op.ldb + gk] : B[gk * op.ldb + gn]) : T(0);
     }
-    __syncthreads();
+  };
+  auto stash = [&](int buf) {
+#pragma unroll
+    for (int r = 0; r < kLA; ++r) {
+      const int e = tid + r * kThreads;
+      As[buf][TA ? e / BM : e % BK][TA ? e % BM : e / BK] = ra[r];
+    }
+#pragma unroll
+    for (int r = 0; r < kLB; ++r) {
+      const int e = tid + r * kThreads;
+      Bs[buf][TB ? e % BK : e / BN][TB ? e / BK : e % BN] = rb[r];
+    }
+  };
+  if (k_begin < k_end) {
+    fetch(k_begin);
+    stash(0);
+  }
+  __syncthreads();
+  int buf = 0;
+  for (index_t k0 = k_begin; k0 < k_end; k0 += BK) {
+    const bool more = k0 + BK < k_end;
+    if (more) fetch(k0 + BK);
 #pragma unroll
     for (int kk = 0; kk < BK; ++kk) {
       T a[TM], b[TN];
 #pragma unroll
-      for (int i = 0; i < TM; ++i) a[i] = As[kk][tr + i * (BM / TM)];
+      for (int i = 0; i < TM; ++i) a[i] = As[buf][kk][tr + i * (BM / TM)];
 #pragma unroll
-      for (int j = 0; j < TN; ++j) b[j] = Bs[kk][tc + j * (BN / TN)];
+      for (int j = 0; j < TN; ++j) b[j] = Bs[buf][kk][tc + j * (BN / TN)];
 #pragma unroll
       for (int i = 0; i < TM; ++i)
 #pragma unroll
         for (int j = 0; j < TN; ++j) acc[i][j] = fma(a[i], b[j], acc[i][j]);
     }
+    // The other buffer was last read before the previous barrier: safe to overwrite now.
+    if (more) stash(buf ^ 1);
     __syncthreads();
+    buf ^= 1;
   }
 
 #pragma unroll
@@ -118,21 +141,6 @@ void launch_tiles(const Operands<T>& op, const Epi& epi, index_t batch, cudaStre
     const dim3 grid(unsigned(gx), unsigned(gy), unsigned(std::min<index_t>(65535, batch - b0)));
     gemm_tile_kernel<T, BM, BN, BK, TM, TN, TA, TB, Epi><<<grid, kThreads, 0, s>>>(op, epi, b0);
   }
-}
-
-// Tile shape by dtype and size: 128x128 tiles with 8x8 micro-tiles feed fp32 FMA units best on
-// big products; 64x64 with 4x4 keeps enough blocks for small ones and bounds fp64 registers.
-template <typename T, bool TA, bool TB, typename Epi>
-void run_tiles(const Operands<T>& op, const Epi& epi, index_t batch, cudaStream_t s,
-               const char* name) {
-  if constexpr (sizeof(T) == 4) {
-    const index_t big_tiles = ((op.M + 127) / 128) * ((op.N + 127) / 128) * batch;
-    if (big_tiles >= 132) {
-      launch_tiles<T, 128, 128, 8, 8, 8, TA, TB>(op, epi, batch, s, name);
-      return;
-    }
-  }
-  launch_tiles<T, 64, 64, 8, 4, 4, TA, TB>(op, epi, batch, s, name);
 }
 
 }  // namespace hepnn::cuda::tile

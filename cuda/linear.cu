@@ -8,7 +8,7 @@
 #include "cuda/act_math.cuh"
 #include "cuda/device.hpp"
 #include "cuda/gemm.hpp"
-#include "cuda/gemm_tile.cuh"
+#include "cuda/gemm_dispatch.cuh"
 #include "cuda/launch.cuh"
 #include "cuda/linear.hpp"
 

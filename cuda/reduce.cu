@@ -17,10 +17,12 @@ namespace hepnn::cuda {
 namespace {
 
 // Running state for every op: the sum, or the best value and its index. The op is uniform over a
-// launch, so branching on it costs no divergence.
+// launch, so branching on it costs no divergence. Sums accumulate in double for float inputs too,
+// as the CPU kernel does: the two backends then agree to float32 rounding of the result, and long
+// float32 rows keep their precision (a reduction is memory-bound; the double adds are free).
 template <typename T>
 struct Acc {
-  T v;
+  double v;
   index_t i;
 };
 
@@ -28,13 +30,12 @@ constexpr index_t kNoIndex = INT64_MAX;  // loses every tie, so the first real i
 
 template <typename T>
 __device__ __forceinline__ Acc<T> acc_init(ReduceOp op) {
-  return op == ReduceOp::max ? Acc<T>{dm::neg_inf<T>(), kNoIndex} : Acc<T>{T(0), 0};
+  return op == ReduceOp::max ? Acc<T>{dm::neg_inf<double>(), kNoIndex} : Acc<T>{0.0, 0};
 }
 
 // True when (v2, i2) should replace (v1, i1) for max: NaN ranks above every number, and among
 // equal values (or two NaNs) the smaller index wins. A total order, so merging is commutative.
-template <typename T>
-__device__ __forceinline__ bool max_takes(T v1, index_t i1, T v2, index_t i2) {
+__device__ __forceinline__ bool max_takes(double v1, index_t i1, double v2, index_t i2) {
   const bool n1 = dm::isnan(v1), n2 = dm::isnan(v2);
   if (n1 || n2) return n1 && n2 ? i2 < i1 : n2;
   if (v2 != v1) return v2 > v1;
@@ -55,7 +56,7 @@ __device__ __forceinline__ Acc<T> acc_slice(ReduceOp op, const T* x, const index
                                             index_t by) {
   Acc<T> a = acc_init<T>(op);
   for (index_t j = j0 + first; j < j1; j += by)
-    a = acc_merge(op, a, Acc<T>{x[j * step], xi ? xi[j * step] : j});
+    a = acc_merge(op, a, Acc<T>{static_cast<double>(x[j * step]), xi ? xi[j * step] : j});
   return a;
 }
 
@@ -79,11 +80,11 @@ struct Sink {
   bool raw;
   __device__ __forceinline__ void store(ReduceOp op, Acc<T> a, index_t k) const {
     if (raw) {
-      y[k] = a.v;
+      y[k] = static_cast<T>(a.v);
       idx[k] = a.i;
       return;
     }
-    y[k] = op == ReduceOp::mean ? a.v / T(divisor) : a.v;
+    y[k] = static_cast<T>(op == ReduceOp::mean ? a.v / static_cast<double>(divisor) : a.v);
     if (idx && op == ReduceOp::max) idx[k] = a.i;
   }
 };
@@ -104,7 +105,7 @@ __global__ void warp_rows(ReduceOp op, index_t rows, index_t dim, const T* __res
 // Block-wide merge; thread 0 gets the result.
 template <typename T>
 __device__ __forceinline__ Acc<T> block_acc(ReduceOp op, Acc<T> a) {
-  __shared__ T sv[32];
+  __shared__ double sv[32];
   __shared__ index_t si[32];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   a = warp_acc(op, a);
@@ -150,7 +151,7 @@ template <typename T>
 __global__ void columns(ReduceOp op, index_t outer, index_t dim, index_t inner, index_t L,
                         index_t P, const T* __restrict__ x, const index_t* __restrict__ xi,
                         Sink<T> out) {
-  __shared__ T sv[kColY][kColX + 1];
+  __shared__ double sv[kColY][kColX + 1];
   __shared__ index_t si[kColY][kColX + 1];
   const index_t col_tiles = (inner + kColX - 1) / kColX, tiles = outer * col_tiles * P;
   for (index_t t = blockIdx.x; t < tiles; t += gridDim.x) {

@@ -88,6 +88,43 @@ def test_gemm_big_tiles_float32(ta, tb, rng):
     _close(cpu, gpu, ["c"], np.float32, scale=10.0)
 
 
+@pytest.fixture
+def tf32():
+    hepnn.cuda.set_allow_tf32(True)
+    yield
+    hepnn.cuda.set_allow_tf32(False)
+
+
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
+@pytest.mark.parametrize("mnk", [(301, 259, 1037), (1, 7, 3), (64, 96, 20000), (257, 129, 8)])
+def test_gemm_tf32_opt_in(ta, tb, mnk, rng, tf32):
+    """TF32 products: within TF32 rounding of the float64 result (2^-11 per input), and farther
+    from it than the fp32 path is (so the tensor cores really ran). (64, 96, 20000) is split-K."""
+    m, n, k = mnk
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
+    ref = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
+    c = cp.full((m, n), np.nan, np.float32)
+    _core.gemm(cp.asarray(a), cp.asarray(b), c, trans_a=ta, trans_b=tb, stream=_stream())
+    err_tf32 = np.abs(cp.asnumpy(c) - ref).max()
+    assert err_tf32 <= 4 * 2.0 ** -10 * np.sqrt(k) * 4, err_tf32
+    hepnn.cuda.set_allow_tf32(False)
+    _core.gemm(cp.asarray(a), cp.asarray(b), c, trans_a=ta, trans_b=tb, stream=_stream())
+    err_fp32 = np.abs(cp.asnumpy(c) - ref).max()
+    if k >= 100:
+        assert err_tf32 > 5 * err_fp32, (err_tf32, err_fp32)
+
+
+def test_linear_layer_tf32_opt_in(rng, tf32):
+    x = rng.standard_normal((333, 129)).astype(np.float32)
+    hepnn.manual_seed(0)
+    layer = hepnn.nn.Linear(129, 65)
+    ref = np.maximum(x.astype(np.float64) @ layer.weight.numpy().T.astype(np.float64) + layer.bias.numpy(), 0)
+    layer.to("cuda")
+    out = hepnn.nn.functional.relu(layer(hepnn.tensor(x, device="cuda"))).cpu().numpy()
+    assert np.abs(out - ref).max() <= 2.0 ** -10 * np.sqrt(129) * 16
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_gemm_batched_broadcast(dtype, rng):
     a = rng.standard_normal((5, 9, 13)).astype(dtype)
@@ -264,7 +301,8 @@ def _lists(d, prefix):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", [
-    ("sgd", dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01, nesterov=True)),
+    ("sgd", dict(lr=0.1, momentum=0.9, weight_decay=0.01, nesterov=True)),
+    ("sgd", dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01)),
     ("sgd", dict(lr=0.05, momentum=0.0, maximize=True)),
     ("adam", dict(lr=1e-2, weight_decay=0.1, amsgrad=True)),
     ("adam", dict(lr=1e-2, weight_decay=0.1, decoupled=True, maximize=True)),

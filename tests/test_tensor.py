@@ -102,6 +102,20 @@ def test_cuda_query_functions():
         assert hepnn.cuda.device_count() == 0 and not hepnn.cuda.is_available()
 
 
+def test_tf32_switch():
+    assert hepnn.cuda.allow_tf32() is False  # off by default
+    with pytest.raises(TypeError, match=r"\[set_allow_tf32\]"):
+        hepnn.cuda.set_allow_tf32(1)
+    if not hepnn._core.cuda_built():
+        with pytest.raises(ValueError, match=r"\[set_allow_tf32\] hepnn was built without CUDA"):
+            hepnn.cuda.set_allow_tf32(True)
+    else:
+        hepnn.cuda.set_allow_tf32(True)
+        assert hepnn.cuda.allow_tf32() is True
+    hepnn.cuda.set_allow_tf32(False)
+    assert hepnn.cuda.allow_tf32() is False
+
+
 def test_moving_to_cuda_without_cuda_says_why():
     if hepnn.cuda.is_available():
         pytest.skip("CUDA is available here")

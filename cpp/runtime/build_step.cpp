@@ -59,7 +59,8 @@ const std::set<std::string> kOps = {
     "Softplus", "Gelu", "Erf", "Exp", "Log", "Sqrt", "Neg", "Abs", "Clip", "Where", "Equal", "Less", "Greater",
     "Not", "And", "Cast", "Softmax", "LogSoftmax", "Identity", "Dropout", "Flatten", "Reshape", "Constant",
     "ConstantOfShape", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Slice", "Gather", "GatherElements",
-    "Expand", "Shape", "Range", "Tile", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ArgMax", "TopK"};
+    "Expand", "Shape", "Range", "Tile", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ArgMax", "TopK",
+    "GRU", "LSTM", "Mod"};
 
 const std::map<std::string, UnOp>& unary_ops() {
   static const std::map<std::string, UnOp> ops = {{"Erf", UnOp::erf}, {"Exp", UnOp::exp}, {"Log", UnOp::log},
@@ -346,6 +347,19 @@ Step build_step(Builder& b, const OnnxNode& n) {
     s.elem = elem(0);
     s.out2 = b.id(n.outputs[1]);
     m.values[s.out2].elem = I;
+  } else if (op == "Mod") {
+    require_arity(n, 2, 2, 1);
+    s.kind = StepKind::binary;
+    s.bin = BinOp::mod;
+    s.flag = a.get_int("fmod", 0) != 0;  // 0: the remainder takes the divisor's sign, 1: the dividend's
+    inputs(2);
+    want(0, {F, I}, "input");
+    same(0, 1);
+    s.elem = elem(0);
+  } else if (op == "GRU" || op == "LSTM") {
+    build_rnn(b, n, a, s);
+    a.finish();
+    return s;
   } else if (activation_of(n, a, s.act, s.alpha, s.scale)) {
     require_arity(n, 1, 1, 1);
     s.kind = StepKind::act;

@@ -43,4 +43,9 @@ Step build_step(Builder& b, const OnnxNode& n);
 // false (the step then stays) when the result would exceed the folding budget.
 bool fold_constant_step(Model& m, const Step& s, int64_t& budget_bytes);
 
+class NodeAttrs;
+// GRU and LSTM nodes (build_rnn.cpp): fills s, its outputs included (absent ones become unnamed
+// values).
+void build_rnn(Builder& b, const OnnxNode& n, NodeAttrs& a, Step& s);
+
 }  // namespace hepnn::rt

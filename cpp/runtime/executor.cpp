@@ -1,5 +1,6 @@
-// Session::run: walks the planned steps that were not folded, each through ops.cpp run_step, then
-// copies the requested outputs out. No allocation: every buffer was sized by the plan.
+// Session::run: walks the planned steps that were not folded, each through ops.cpp run_step (view
+// steps only repoint their output), then copies the requested outputs out. No allocation: every
+// buffer was sized by the plan.
 #include <cstring>
 
 #include "core/error.hpp"
@@ -20,10 +21,18 @@ void Session::run(const void* const* inputs, void* const* outputs) {
   }
   for (size_t k = 0; k < m.steps.size(); ++k) {
     const StepPlan& p = plans_[k];
-    if (p.folded || p.n == 0) continue;
+    if (p.folded) continue;
     const Step& s = m.steps[k];
+    if (is_view(s.kind)) {  // no copy: the output is the input's storage (planner.cpp)
+      ptr_[s.out] = ptr_[s.in[0]];
+      continue;
+    }
+    // NOTE: an empty first output may come with non-empty others (a GRU over 0 time steps still
+    // returns its initial state as Y_h).
+    if (p.n == 0 && p.n2 == 0) continue;
     for (size_t i = 0; i < s.in.size(); ++i) in_ptrs_[i] = s.in[i] >= 0 ? ptr_[s.in[i]] : nullptr;
-    run_step(s, p, in_ptrs_.data(), ptr_[s.out], s.out2 >= 0 ? ptr_[s.out2] : nullptr, scratch_.data());
+    run_step(s, p, in_ptrs_.data(), ptr_[s.out], s.out2 >= 0 ? ptr_[s.out2] : nullptr, scratch_.data(),
+             s.out3 >= 0 ? ptr_[s.out3] : nullptr);
   }
   for (size_t i = 0; i < m.outputs.size(); ++i) {
     if (!outputs[i]) continue;

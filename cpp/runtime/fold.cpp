@@ -37,15 +37,16 @@ bool fold_constant_step(Model& m, const Step& s, int64_t& budget_bytes) {
   } catch (const ValueError& e) {
     throw Error(e.what());  // shapes of constants: a fault of the file
   }
-  const int64_t bytes = p.n * int64_t(elem_size(s.elem)) + p.n2 * 8;
+  const int64_t bytes = p.n * int64_t(elem_size(s.elem)) + p.n2 * (s.out3 >= 0 ? 16 : 8);
   if (p.n > kMaxFoldElements || p.n2 > kMaxFoldElements || bytes > budget_bytes) return false;
   budget_bytes -= bytes;
   // Inputs may live in m.values, which growing nothing here keeps valid: outputs already exist.
   void* y = alloc_value(m.values[s.out], out, p.n);
   void* y2 = s.out2 >= 0 ? alloc_value(m.values[s.out2], out2, p.n2) : nullptr;
+  void* y3 = s.out3 >= 0 ? alloc_value(m.values[s.out3], out2, p.n2) : nullptr;
   std::vector<int64_t> scratch(p.scratch / 8 + 1);
   try {
-    if (p.n || p.n2) run_step(s, p, ptrs.data(), y, y2, scratch.data());
+    if (p.n || p.n2) run_step(s, p, ptrs.data(), y, y2, scratch.data(), y3);
   } catch (const ValueError& e) {
     throw Error(e.what());
   }

@@ -20,9 +20,10 @@ const char* elem_name(Elem e);
 enum class StepKind {
   linear, gemm, matmul, binary, compare, where, act, unary, clip, cast, softmax, copy, flatten, reshape,
   squeeze, unsqueeze, transpose, concat, slice, gather, gather_elements, expand, tile, shape,
-  constant_of_shape, range, reduce, argmax, topk
+  constant_of_shape, range, reduce, argmax, topk,
+  gru, lstm
 };
-enum class BinOp { add, sub, mul, div, pow, equal, less, greater, logical_and };
+enum class BinOp { add, sub, mul, div, pow, equal, less, greater, logical_and, mod };
 enum class UnOp { erf, exp, log, sqrt, neg, abs, logical_not };
 enum class RedOp { sum, mean, max, min };
 
@@ -71,6 +72,13 @@ struct Step {
   int64_t fill_i = 0;
   float fill_f = 0;
   bool rank2_input = false;       // linear from Gemm: ONNX Gemm takes 2-D input only
+  // gru, lstm (ops_rnn.cpp): outputs Y (out), Y_h (out2), Y_c (out3, LSTM; Y_h's shape)
+  int out3 = -1;
+  int64_t hidden = 0;             // hidden_size; 0 when the attribute is absent (R's shape gives it)
+  int directions = 1;             // 2: bidirectional
+  bool reverse = false;           // direction 'reverse' (one direction, t = T-1 .. 0)
+  bool batch_major = false;       // layout 1: X (B, T, I), Y (B, T, D, H), states (B, D, H)
+  bool linear_before_reset = false;  // GRU
 };
 
 class Model {

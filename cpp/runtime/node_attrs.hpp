@@ -30,6 +30,14 @@ class NodeAttrs {
     const OnnxAttribute* a = find(name, kAttrInts);
     return a ? a->ints : def;
   }
+  std::vector<float> get_floats(const char* name, const std::vector<float>& def) {
+    const OnnxAttribute* a = find(name, kAttrFloats);
+    return a ? a->floats : def;
+  }
+  std::vector<std::string> get_strings(const char* name, const std::vector<std::string>& def) {
+    const OnnxAttribute* a = find(name, kAttrStrings);
+    return a ? a->strings : def;
+  }
   bool has(const char* name) const {
     for (const OnnxAttribute& a : n_.attributes)
       if (a.name == name) return true;

@@ -151,6 +151,7 @@ OnnxAttribute read_attribute(WireReader r) {
         break;
       case 7: read_floats(r, w, a.floats); break;
       case 8: read_ints(r, w, a.ints); break;
+      case 9: expect(w, Wire::bytes, "AttributeProto.strings"); a.strings.push_back(r.string()); break;
       default: r.skip(w);
     }
   }

@@ -20,7 +20,9 @@ struct OnnxTensor {
   std::vector<int64_t> ints;
 };
 
-enum AttrType : int { kAttrFloat = 1, kAttrInt = 2, kAttrString = 3, kAttrTensor = 4, kAttrFloats = 6, kAttrInts = 7 };
+enum AttrType : int {
+  kAttrFloat = 1, kAttrInt = 2, kAttrString = 3, kAttrTensor = 4, kAttrFloats = 6, kAttrInts = 7, kAttrStrings = 8
+};
 
 struct OnnxAttribute {
   std::string name;
@@ -31,6 +33,7 @@ struct OnnxAttribute {
   std::vector<OnnxTensor> t;  // 0 or 1 element
   std::vector<float> floats;
   std::vector<int64_t> ints;
+  std::vector<std::string> strings;
 };
 
 struct OnnxNode {

@@ -106,6 +106,8 @@ void infer_step(const Step& s, const std::vector<InferIn>& in, Shape& out, Shape
     case StepKind::gather_elements:
     case StepKind::argmax:
     case StepKind::topk: infer_index(s, in, out, out2, p); break;
+    case StepKind::gru:
+    case StepKind::lstm: infer_rnn(s, in, out, out2, p); break;
     default: infer_shape_op(s, in, out, p); break;
   }
   p.n = checked_numel(out, s.op + " output");
@@ -115,7 +117,8 @@ void infer_step(const Step& s, const std::vector<InferIn>& in, Shape& out, Shape
   if (s.out2 >= 0) p.n2 = checked_numel(out2, s.op + " output");
 }
 
-void run_step(const Step& s, const StepPlan& p, const void* const* in, void* out, void* out2, void* scratch) {
+void run_step(const Step& s, const StepPlan& p, const void* const* in, void* out, void* out2, void* scratch,
+              void* out3) {
   switch (s.kind) {
     case StepKind::linear:
     case StepKind::gemm:
@@ -133,6 +136,8 @@ void run_step(const Step& s, const StepPlan& p, const void* const* in, void* out
     case StepKind::gather_elements:
     case StepKind::argmax:
     case StepKind::topk: run_index(s, p, in, out, out2, scratch); break;
+    case StepKind::gru:
+    case StepKind::lstm: run_rnn(s, p, in, out, out2, out3, scratch); break;
     default: run_shape_op(s, p, in, out); break;
   }
 }

@@ -43,8 +43,17 @@ struct InferIn {
 // are inconsistent or a shape-defining input is not known before running.
 void infer_step(const Step& s, const std::vector<InferIn>& in, Shape& out, Shape& out2, StepPlan& p);
 
-// Runs step `s` on its inputs (null for absent ones). `scratch` holds p.scratch bytes.
-void run_step(const Step& s, const StepPlan& p, const void* const* in, void* out, void* out2, void* scratch);
+// Runs step `s` on its inputs (null for absent ones). `scratch` holds p.scratch bytes. out3 (LSTM's
+// Y_c) has out2's shape.
+void run_step(const Step& s, const StepPlan& p, const void* const* in, void* out, void* out2, void* scratch,
+              void* out3 = nullptr);
+
+// Steps whose output is their input's data under another shape (Reshape, Flatten, Squeeze,
+// Unsqueeze, Identity, inference Dropout): a session runs them as views of the input's storage.
+inline bool is_view(StepKind k) {
+  return k == StepKind::copy || k == StepKind::flatten || k == StepKind::reshape || k == StepKind::squeeze ||
+         k == StepKind::unsqueeze;
+}
 
 // Largest value that constant folding materialises (elements); larger ones run as ordinary steps.
 constexpr int64_t kMaxFoldElements = int64_t(1) << 24;
@@ -65,6 +74,8 @@ void infer_index(const Step&, const std::vector<InferIn>&, Shape&, Shape&, StepP
 void run_index(const Step&, const StepPlan&, const void* const*, void*, void*, void*);
 void infer_reduce(const Step&, const std::vector<InferIn>&, Shape&, StepPlan&);
 void run_reduce(const Step&, const StepPlan&, const void* const*, void*);
+void infer_rnn(const Step&, const std::vector<InferIn>&, Shape&, Shape&, StepPlan&);
+void run_rnn(const Step&, const StepPlan&, const void* const*, void*, void*, void*, void*);
 
 // ---- helpers shared by the op files ----
 [[noreturn]] void op_fail(const Step& s, const std::string& what);

@@ -1,4 +1,4 @@
-// Elementwise steps: broadcasting arithmetic (Add/Sub/Mul/Div/Pow on float32 and int64, the
+// Elementwise steps: broadcasting arithmetic (Add/Sub/Mul/Div/Pow/Mod on float32 and int64, the
 // integer forms overflow-checked), comparisons and And (bool results), Where, activations
 // (cpp/ops act_forward), unary math (Erf, Exp, Log, Sqrt, Neg, Abs, Not), Clip, Cast.
 #include <cmath>
@@ -34,6 +34,19 @@ void binary(const StepPlan& p, const void* va, const void* vb, void* vy, F f) {
 
 [[noreturn]] void int_fail(const Step& s, const char* what) { op_fail(s, std::string("int64 ") + what); }
 
+// NOTE: Mod with fmod=0 gives the remainder the divisor's sign (NumPy's mod, including its
+// results for infinite and zero divisors); fmod=1 is C's fmod, the dividend's sign.
+inline float floor_mod(float u, float v) {
+  float r = std::fmod(u, v);
+  if (v == 0.0f) return r;
+  if (r != 0.0f) {
+    if ((v < 0.0f) != (r < 0.0f)) r += v;
+  } else {
+    r = std::copysign(0.0f, v);
+  }
+  return r;
+}
+
 void run_float_arith(const Step& s, const StepPlan& p, const void* a, const void* b, void* y) {
   switch (s.bin) {
     case BinOp::add: binary<float, float, float>(p, a, b, y, [](float u, float v) { return u + v; }); break;
@@ -43,6 +56,10 @@ void run_float_arith(const Step& s, const StepPlan& p, const void* a, const void
     case BinOp::pow:
       if (p.e1 == Elem::f32) binary<float, float, float>(p, a, b, y, [](float u, float v) { return std::pow(u, v); });
       else binary<float, int64_t, float>(p, a, b, y, [](float u, int64_t v) { return float(std::pow(double(u), double(v))); });
+      break;
+    case BinOp::mod:
+      if (s.flag) binary<float, float, float>(p, a, b, y, [](float u, float v) { return std::fmod(u, v); });
+      else binary<float, float, float>(p, a, b, y, floor_mod);
       break;
     default: break;
   }
@@ -73,6 +90,15 @@ void run_int_arith(const Step& s, const StepPlan& p, const void* a, const void* 
       else binary<I, float, I>(p, a, b, y, [&](I u, float v) { return ipow(double(u), double(v)); });
       break;
     }
+    case BinOp::mod:
+      binary<I, I, I>(p, a, b, y, [&](I u, I v) {
+        if (v == 0) int_fail(s, "division by zero");
+        if (v == -1) return I(0);  // NOTE: INT64_MIN % -1 is undefined in C++; the remainder is 0
+        I r = u % v;
+        if (!s.flag && r != 0 && ((r < 0) != (v < 0))) r += v;
+        return r;
+      });
+      break;
     default: break;
   }
 }

@@ -1,9 +1,11 @@
 // Session planning: shape inference for the given input shapes (ops.cpp infer_step), folding of
 // every step whose inputs are known before running (constants, and shape subgraphs such as
 // Shape -> Gather -> Unsqueeze -> Concat -> Reshape, which become constants for these shapes), and
-// a static memory plan in which buffers are reused once their value is dead (liveness by step).
+// a static memory plan in which buffers are reused once their value is dead (liveness by step);
+// reshape-like steps are views that share their input's buffer.
 #include <algorithm>
 #include <iterator>
+#include <numeric>
 #include <set>
 #include <string>
 #include <utility>
@@ -125,9 +127,10 @@ void Session::plan(bool memory) {
     }
     infer_step(s, ins, shapes_[s.out], out2, p);
     if (s.out2 >= 0) shapes_[s.out2] = out2;
+    if (s.out3 >= 0) shapes_[s.out3] = out2;
     // Shape reads only its input's shape, which is known here for any input.
     const bool foldable = all_known || s.kind == StepKind::shape;
-    const int64_t bytes = p.n * int64_t(elem_size(s.elem)) + p.n2 * 8;
+    const int64_t bytes = p.n * int64_t(elem_size(s.elem)) + p.n2 * (s.out3 >= 0 ? 16 : 8);
     if (!foldable || p.n > kMaxFoldElements || folded_bytes + bytes > kMaxFoldBytes) continue;
     folded_bytes += bytes;
     auto store = [&](int v, int64_t nbytes) {
@@ -137,9 +140,12 @@ void Session::plan(bool memory) {
     };
     store(s.out, p.n * int64_t(elem_size(s.elem)));
     if (s.out2 >= 0) store(s.out2, p.n2 * 8);
+    if (s.out3 >= 0) store(s.out3, p.n2 * 8);
     fold_scratch.assign(p.scratch / 8 + 1, 0);
     for (size_t i = 0; i < s.in.size(); ++i) in_ptrs_[i] = s.in[i] >= 0 ? known_[s.in[i]] : nullptr;
-    if (p.n || p.n2) run_step(s, p, in_ptrs_.data(), ptr_[s.out], s.out2 >= 0 ? ptr_[s.out2] : nullptr, fold_scratch.data());
+    if (p.n || p.n2)
+      run_step(s, p, in_ptrs_.data(), ptr_[s.out], s.out2 >= 0 ? ptr_[s.out2] : nullptr, fold_scratch.data(),
+               s.out3 >= 0 ? ptr_[s.out3] : nullptr);
     p.folded = true;
   }
   if (memory) plan_memory();
@@ -148,15 +154,21 @@ void Session::plan(bool memory) {
 void Session::plan_memory() {
   const Model& m = *model_;
   const size_t nv = m.values.size(), ns = m.steps.size();
+  // View steps (is_view) own no storage: the executor points their output at their input's, so
+  // liveness and slots belong to the root value a chain of views starts from.
+  std::vector<int> root(nv);
+  std::iota(root.begin(), root.end(), 0);
+  for (size_t k = 0; k < ns; ++k)
+    if (!plans_[k].folded && is_view(m.steps[k].kind)) root[m.steps[k].out] = root[m.steps[k].in[0]];
   std::vector<int64_t> last(nv, -1);
   size_t scratch = 0;
   for (size_t k = 0; k < ns; ++k) {
     if (plans_[k].folded) continue;
     scratch = std::max(scratch, plans_[k].scratch);
     for (int v : m.steps[k].in)
-      if (v >= 0) last[v] = int64_t(k);
+      if (v >= 0) last[root[v]] = std::max(last[root[v]], int64_t(k));
   }
-  for (int v : m.outputs) last[v] = int64_t(ns);
+  for (int v : m.outputs) last[root[v]] = int64_t(ns);
   // Slots: a value takes the smallest free slot that fits, else grows the largest free one, else
   // a new slot. Capacities are in 4-byte units, rounded to 16 (64-byte alignment in the arena).
   // Free slots sit in a set ordered by capacity, so planning is O(n log n) even for huge graphs.
@@ -181,16 +193,19 @@ void Session::plan_memory() {
     slot_of[v] = slot;
   };
   for (size_t k = 0; k < ns; ++k) {
-    if (plans_[k].folded) continue;
+    if (plans_[k].folded || is_view(m.steps[k].kind)) continue;
     const Step& s = m.steps[k];
     take(s.out, plans_[k].n);
     if (s.out2 >= 0) take(s.out2, plans_[k].n2);
-    for (int o : {s.out, s.out2})
+    if (s.out3 >= 0) take(s.out3, plans_[k].n2);
+    for (int o : {s.out, s.out2, s.out3})
       if (o >= 0 && last[o] <= int64_t(k)) release(slot_of[o]);  // never read: reusable at once
     for (size_t i = 0; i < s.in.size(); ++i) {
-      const int v = s.in[i];
-      const bool repeated = std::find(s.in.begin(), s.in.begin() + i, v) != s.in.begin() + i;
-      if (v >= 0 && !repeated && slot_of[v] >= 0 && last[v] == int64_t(k)) release(slot_of[v]);
+      if (s.in[i] < 0) continue;
+      const int v = root[s.in[i]];
+      bool repeated = false;
+      for (size_t j = 0; j < i; ++j) repeated |= s.in[j] >= 0 && root[s.in[j]] == v;
+      if (!repeated && slot_of[v] >= 0 && last[v] == int64_t(k)) release(slot_of[v]);
     }
   }
   std::vector<int64_t> base(cap.size());

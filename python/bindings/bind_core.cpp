@@ -4,6 +4,7 @@
 #include "core/threadpool.hpp"
 #if defined(HEPNN_WITH_CUDA)
 #include "cuda/device.hpp"
+#include "cuda/gemm.hpp"
 #endif
 
 HEPNN_BINDING(core) {
@@ -23,6 +24,21 @@ HEPNN_BINDING(core) {
   m.def("cuda_built", [] {
 #if defined(HEPNN_WITH_CUDA)
     return true;
+#else
+    return false;
+#endif
+  });
+  // TF32 only changes CUDA float products; the flag exists (and stays False) without CUDA.
+  m.def("cuda_set_allow_tf32", [](bool allowed) {
+#if defined(HEPNN_WITH_CUDA)
+    hepnn::cuda::set_tf32_allowed(allowed);
+#else
+    hepnn::check_value(!allowed, "set_allow_tf32", "hepnn was built without CUDA; TF32 is a CUDA tensor-core mode");
+#endif
+  }, nb::arg("allowed"));
+  m.def("cuda_allow_tf32", [] {
+#if defined(HEPNN_WITH_CUDA)
+    return hepnn::cuda::tf32_allowed();
 #else
     return false;
 #endif
