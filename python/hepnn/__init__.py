@@ -20,6 +20,7 @@ from .ops import (abs, add, argmax, argmin, atan2, cat, clamp, clone, cos, cosh,
                   stack, std, sub, sum, tanh, transpose, unsqueeze, var, where)
 from . import data, metrics, nn, optim, random  # noqa: E402  (after the core names they build on)
 from . import callbacks, checkpoint, onnx  # noqa: E402
+from . import flows  # noqa: E402
 from .callbacks import Callback, EarlyStopping, ModelCheckpoint  # noqa: E402
 from .checkpoint import load, save  # noqa: E402
 from .linear_model import linear_regression  # noqa: E402
