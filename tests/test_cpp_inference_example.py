@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("onnx")
+import hepnn  # noqa: E402
 import hepnn.config  # noqa: E402
 import hepnn.metrics  # noqa: E402
 import hepnn.runtime  # noqa: E402
@@ -51,16 +52,32 @@ def prepared(tmp_path_factory):
     return _prepare_module().main(["--out", str(out), "--epochs", "2", "--train-events", "3000", "--events", "301"])
 
 
-@pytest.fixture(scope="module")
-def program(tmp_path_factory):
-    """hepnn_infer, configured and built against the installed package like a user would."""
+def _gnu_install(prefix):
+    """The C++-only build (no Python, GNU layout, versioned SONAME) installed under `prefix`; it
+    shares tests/test_runtime_cpp.py's build directory, so the library is compiled once."""
+    from tests.test_runtime_cpp import build_program
+
+    build = build_program().parents[2]
+    r = subprocess.run(["cmake", "--install", str(build), "--prefix", str(prefix)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    (config,) = prefix.glob("*/cmake/hepnn/hepnnConfig.cmake")
+    lib = config.parents[2]
+    assert (lib / "libhepnn_runtime.so").is_symlink() and (lib / f"libhepnn_runtime.so.{hepnn.__version__}").is_file()
+    return config.parent
+
+
+@pytest.fixture(scope="module", params=["package", "gnu"])
+def program(request, tmp_path_factory):
+    """hepnn_infer, configured and built like a user would: against the installed Python package
+    (python -m hepnn.config --cmakedir), or against a C++-only install (cmake --install)."""
     gen = _toolchain()
-    build = tmp_path_factory.mktemp("cpp_inference_build")
-    cfg = ["cmake", "-S", str(EXAMPLE), "-B", str(build), *gen, f"-Dhepnn_DIR={_cli('--cmakedir')}"]
-    for cmd in (cfg, ["cmake", "--build", str(build), "-j", "2"]):
+    build = tmp_path_factory.mktemp(f"cpp_inference_build_{request.param}")
+    cmake_dir = _cli("--cmakedir") if request.param == "package" else _gnu_install(build / "prefix")
+    cfg = ["cmake", "-S", str(EXAMPLE), "-B", str(build / "b"), *gen, f"-Dhepnn_DIR={cmake_dir}"]
+    for cmd in (cfg, ["cmake", "--build", str(build / "b"), "-j", "2"]):
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    exe = build / "hepnn_infer"
+    exe = build / "b" / "hepnn_infer"
     assert exe.exists()
     return exe
 

@@ -125,17 +125,22 @@ int run(const Options& opt) {
   const std::vector<float> single = run_batches(session, model, ev, 1, width, opt.repeat, single_us);
   const std::vector<float> batched = run_batches(session, model, ev, opt.batch, width, opt.repeat, batch_us);
 
-  // Batch-1 and batched calls may take different kernels (matrix-vector against GEMM), so the
-  // two agree to float32 rounding, not bit for bit.
+  // Batch-1 and batched calls may take different kernels (matrix-vector against GEMM) that sum in
+  // other orders, so the two agree to float32 rounding, not bit for bit: 1e-4 relative to
+  // max(1, |score|) leaves room for the large weights of a first layer that absorbed the scaler.
   double max_diff = 0;
-  for (size_t i = 0; i < single.size(); ++i) max_diff = std::max(max_diff, double(std::fabs(single[i] - batched[i])));
+  bool agree = true;
+  for (size_t i = 0; i < single.size(); ++i) {
+    const double d = std::fabs(double(single[i]) - double(batched[i]));
+    max_diff = std::max(max_diff, d);
+    agree = agree && d <= 1e-4 * std::max(1.0, std::fabs(double(single[i])));
+  }
 
   std::printf("%8s %14s %14s\n", "event", "score(batch 1)", "score(batched)");
   for (int64_t i = 0; i < std::min(opt.print, ev.n); ++i)
     std::printf("%8lld %14.7f %14.7f\n", static_cast<long long>(i), single[size_t(i * width)], batched[size_t(i * width)]);
   print_latency("batch 1", summarize(single_us), 1);
   print_latency(("batch " + std::to_string(opt.batch)).c_str(), summarize(batch_us), std::min(opt.batch, ev.n));
-  const bool agree = max_diff <= 1e-5;
   std::printf("max |batch 1 - batched| = %.3g (%s)\n", max_diff, agree ? "agree" : "DISAGREE");
 
   if (!opt.csv.empty()) {
