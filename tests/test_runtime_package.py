@@ -31,9 +31,10 @@ def test_config_paths():
     assert (cmake / "hepnnConfig.cmake").is_file() and (cmake / "hepnnConfigVersion.cmake").is_file()
     inc = pathlib.Path(hepnn.config.include_dir()) / "hepnn"
     assert (inc / "hepnn.h").is_file() and (inc / "runtime.hpp").is_file()
-    # Inside this very package, next to its Python code: the wheel carries it, no system install.
-    pkg = pathlib.Path(hepnn.__file__).resolve().parent
-    assert pathlib.Path(hepnn.config.library()).resolve().is_relative_to(pkg)
+    # Inside this very package (one of its directories, in an editable install): the wheel
+    # carries it, no system install.
+    lib = pathlib.Path(hepnn.config.library()).resolve()
+    assert any(lib.is_relative_to(pathlib.Path(d).resolve()) for d in hepnn.__path__), (lib, hepnn.__path__)
     r = _cli()
     assert r.returncode == 2 and "--cmakedir" in r.stderr
 

@@ -25,8 +25,17 @@ import sys
 
 __all__ = ["cmake_dir", "include_dir", "lib_dir", "library", "main"]
 
-_PREFIX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpp")
 _LIBRARY = {"win32": "hepnn_runtime.dll", "darwin": "libhepnn_runtime.dylib"}.get(sys.platform, "libhepnn_runtime.so")
+
+
+def _prefix() -> str:
+    # The package may span several directories: an editable install keeps the Python sources in
+    # the checkout and what CMake installed (hepnn/cpp with _core) in site-packages.
+    dirs = [os.path.abspath(d) for d in sys.modules[__package__].__path__]
+    for d in dirs:
+        if os.path.isfile(os.path.join(d, "cpp", "lib", "cmake", "hepnn", "hepnnConfig.cmake")):
+            return os.path.join(d, "cpp")
+    return os.path.join(dirs[0], "cpp")
 
 
 def _existing(path: str, what: str) -> str:
@@ -40,12 +49,12 @@ def _existing(path: str, what: str) -> str:
 
 def cmake_dir() -> str:
     """The directory holding hepnnConfig.cmake: pass it as ``-Dhepnn_DIR=`` to CMake."""
-    return _existing(os.path.join(_PREFIX, "lib", "cmake", "hepnn"), "CMake package config")
+    return _existing(os.path.join(_prefix(), "lib", "cmake", "hepnn"), "CMake package config")
 
 
 def include_dir() -> str:
     """The include directory: ``#include <hepnn/runtime.hpp>`` resolves under it."""
-    return _existing(os.path.join(_PREFIX, "include"), "runtime headers")
+    return _existing(os.path.join(_prefix(), "include"), "runtime headers")
 
 
 def lib_dir() -> str:
@@ -55,7 +64,7 @@ def lib_dir() -> str:
 
 def library() -> str:
     """The runtime shared library's path (libhepnn_runtime.so on Linux)."""
-    return _existing(os.path.join(_PREFIX, "lib", _LIBRARY), "runtime library")
+    return _existing(os.path.join(_prefix(), "lib", _LIBRARY), "runtime library")
 
 
 def main(argv=None) -> int:
