@@ -127,6 +127,9 @@ def test_example_refuses_bad_input(program, prepared, tmp_path):
     nan_file.write_bytes(bytes(bad))
     r = _run(program, prepared["model"], nan_file)
     assert r.returncode == 2 and "event 5, feature 2 is not finite" in r.stderr, r.stderr
+    narrow = _prepare_module().write_events(tmp_path / "narrow.bin", prepared["features"][:, :11])
+    r = _run(program, prepared["model"], narrow)
+    assert r.returncode == 2 and "the model's input is not (batch, 11)" in r.stderr, r.stderr
     r = _run(program, tmp_path / "missing.onnx", prepared["events"])  # hepnn::RuntimeError
     assert r.returncode == 1 and "[runtime]" in r.stderr and "status 3" in r.stderr, r.stderr
     r = _run(program, prepared["model"], prepared["events"], "--batch", 0)

@@ -84,3 +84,10 @@ endif()
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     inc = re.search(r"probe include (.+)", r.stdout).group(1).strip()
     assert os.path.samefile(inc, hepnn.config.include_dir())
+
+
+def test_config_docstring_examples_run():
+    import doctest
+
+    result = doctest.testmod(hepnn.config)
+    assert result.attempted > 0 and result.failed == 0

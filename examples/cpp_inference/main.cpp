@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -49,8 +50,8 @@ Options parse(int argc, char** argv) {
 
 // The model must take one float32 (batch, features) input whose feature count fits the file.
 void check_model(const hepnn::Model& model, int64_t features) {
-  if (model.num_inputs() != 1 || model.input_dtype(0) != HEPNN_FLOAT32)
-    throw std::runtime_error("[hepnn_infer] the model must have one float32 input");
+  if (model.num_inputs() != 1 || model.input_dtype(0) != HEPNN_FLOAT32 || model.output_dtype(0) != HEPNN_FLOAT32)
+    throw std::runtime_error("[hepnn_infer] the model must have one float32 input and a float32 first output");
   const std::vector<int64_t> shape = model.input_shape(0);
   if (shape.size() != 2 || (shape[1] != -1 && shape[1] != features))
     throw std::runtime_error("[hepnn_infer] the model's input is not (batch, " + std::to_string(features) + ")");
@@ -144,14 +145,14 @@ int run(const Options& opt) {
   std::printf("max |batch 1 - batched| = %.3g (%s)\n", max_diff, agree ? "agree" : "DISAGREE");
 
   if (!opt.csv.empty()) {
-    FILE* f = std::fopen(opt.csv.c_str(), "w");
-    if (!f) throw std::runtime_error("[hepnn_infer] cannot write " + opt.csv);
-    std::fprintf(f, "event,output,score_batch1,score_batched\n");
+    std::ofstream csv(opt.csv);
+    csv.precision(9);  // 9 significant digits: a float32 survives the round trip through text
+    csv << "event,output,score_batch1,score_batched\n";
     for (int64_t i = 0; i < ev.n; ++i)
-      for (int64_t k = 0; k < width; ++k)  // %.9g: a float32 survives the round trip through text
-        std::fprintf(f, "%lld,%lld,%.9g,%.9g\n", static_cast<long long>(i), static_cast<long long>(k),
-                     single[size_t(i * width + k)], batched[size_t(i * width + k)]);
-    if (std::fclose(f) != 0) throw std::runtime_error("[hepnn_infer] cannot write " + opt.csv);
+      for (int64_t k = 0; k < width; ++k)
+        csv << i << ',' << k << ',' << single[size_t(i * width + k)] << ',' << batched[size_t(i * width + k)] << '\n';
+    csv.close();
+    if (!csv) throw std::runtime_error("[hepnn_infer] cannot write " + opt.csv);
     std::printf("wrote %s\n", opt.csv.c_str());
   }
   return agree ? 0 : 3;
