@@ -1,22 +1,7 @@
 """The examples run end to end in a reduced mode and reach what they claim."""
-import importlib
 import os
-import sys
-
-import pytest
-
-EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 
 
-@pytest.fixture
-def example(monkeypatch):
-    monkeypatch.syspath_prepend(EXAMPLES)
-
-    def load(name):
-        sys.modules.pop(name, None)
-        return importlib.import_module(name)
-
-    return load
 
 
 def test_train_mlp_learns(example, capsys):

@@ -12,7 +12,6 @@ import pytest
 import hepnn
 from hepnn import flows
 
-EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 
 
 def _randomise(flow, rng, scale=0.3):
@@ -182,17 +181,6 @@ def test_errors():
 def test_doctests(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
-
-
-@pytest.fixture
-def example(monkeypatch):
-    monkeypatch.syspath_prepend(EXAMPLES)
-
-    def load(name):
-        sys.modules.pop(name, None)
-        return importlib.import_module(name)
-
-    return load
 
 
 def test_calo_flow_quick(example, capsys):

@@ -1,25 +1,12 @@
 """The generative examples run end to end in their quick modes and learn something: fast
 calorimeter simulation with a VAE, a GAN and a diffusion model (examples/calo_*.py), and the
 CWoLa bump hunt (examples/cwola_bump.py). Timings printed by the examples are not checked."""
-import importlib
 import os
-import sys
 
 import numpy as np
 import pytest
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
-
-
-@pytest.fixture
-def example(monkeypatch):
-    monkeypatch.syspath_prepend(EXAMPLES)
-
-    def load(name):
-        sys.modules.pop(name, None)
-        return importlib.import_module(name)
-
-    return load
 
 
 def _check_report(res, name, out, max_mean_separation, max_auc):
