@@ -1,5 +1,4 @@
 """The examples run end to end in a reduced mode and reach what they claim."""
-import os
 
 
 
