@@ -1,8 +1,6 @@
 """The examples run end to end in a reduced mode and reach what they claim."""
 
 
-
-
 def test_train_mlp_learns(example, capsys):
     accuracy = example("train_mlp").main(epochs=2)
     assert accuracy > 0.8
