@@ -1,6 +1,6 @@
 // Blocked GEMM driver (GotoBLAS/BLIS loop order): B is packed in KC x NC blocks of NR-wide
-// panels, A in MC x KC blocks of MR-tall panels, and a register-tile micro-kernel (AVX2+FMA or
-// portable, chosen at run time) does the arithmetic. Threads take row (or column) items of the
+// panels, A in MC x KC blocks of MR-tall panels, and a register-tile micro-kernel (AVX-512,
+// AVX2+FMA or portable, chosen at run time) does the arithmetic. Threads take row (or column) items of the
 // C block from a shared counter.
 #include "ops/gemm.hpp"
 
@@ -27,6 +27,12 @@ namespace {
 template <typename T>
 const KernelInfo<T>& select_kernel() {
   static const KernelInfo<T> info = [] {
+#if defined(HEPNN_HAVE_AVX512_KERNELS)
+    if (use_avx512()) {
+      if constexpr (sizeof(T) == 4) return avx512_kernel_f32();
+      else return avx512_kernel_f64();
+    }
+#endif
 #if defined(HEPNN_HAVE_AVX2_KERNELS)
     if (use_avx2_fma()) {
       if constexpr (sizeof(T) == 4) return avx2_kernel_f32();
@@ -114,7 +120,9 @@ void pack_b(const KernelInfo<T>& ki, Trans tb, const T* B, index_t ldb, index_t 
     for (index_t p = 0; p < kc; ++p) {
       const T* src = B + (p0 + p) * ldb + j0;
       index_t jr = jb;
-      if (nr == 16)
+      if (nr == 32)
+        for (; jr + 32 <= je; jr += 32) copy_fixed<T, 32>(src + jr, out + jr * kc + p * 32);
+      else if (nr == 16)
         for (; jr + 16 <= je; jr += 16) copy_fixed<T, 16>(src + jr, out + jr * kc + p * 16);
       else if (nr == 8)
         for (; jr + 8 <= je; jr += 8) copy_fixed<T, 8>(src + jr, out + jr * kc + p * 8);
@@ -233,6 +241,13 @@ void gemv(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const T*
     if (rows) {
 #if defined(HEPNN_HAVE_AVX2_KERNELS)
       if constexpr (std::is_same_v<T, float>) {
+#if defined(HEPNN_HAVE_AVX512_KERNELS)
+        if (use_avx512()) {
+          avx512_dot_rows_f32(e - b, K, mat + b * ldm, ldm, vec, acc + b);
+          for (index_t j = b; j < e; ++j) store(j, acc[j]);
+          return;
+        }
+#endif
         if (use_avx2_fma()) {
           avx2_dot_rows_f32(e - b, K, mat + b * ldm, ldm, vec, acc + b);
           for (index_t j = b; j < e; ++j) store(j, acc[j]);

@@ -52,4 +52,12 @@ KernelInfo<double> avx2_kernel_f64();
 void avx2_dot_rows_f32(index_t n, index_t K, const float* mat, index_t ldm, const float* vec, float* out);
 #endif
 
+#if defined(HEPNN_HAVE_AVX512_KERNELS)
+// gemm_avx512.cpp: 14x32 fp32 and 14x16 fp64 register tiles, and dot_rows as above (same
+// thread-independence guarantee).
+KernelInfo<float> avx512_kernel_f32();
+KernelInfo<double> avx512_kernel_f64();
+void avx512_dot_rows_f32(index_t n, index_t K, const float* mat, index_t ldm, const float* vec, float* out);
+#endif
+
 }  // namespace hepnn::cpu::detail

@@ -19,6 +19,8 @@ HEPNN_BINDING(core) {
     d["avx2"] = hepnn::cpu_features().avx2;
     d["fma"] = hepnn::cpu_features().fma;
     d["avx2_kernels"] = hepnn::use_avx2_fma();
+    d["avx512"] = hepnn::cpu_features().avx512;
+    d["avx512_kernels"] = hepnn::use_avx512();
     return d;
   });
   m.def("cuda_built", [] {
