@@ -4,8 +4,9 @@ median GFLOP/s, the hepnn/NumPy ratio and hepnn's share of the machine's fp32 FM
 
     PYTHONPATH=python python bench/bench_gemm.py [--dtype float32] [--threads 1,2] [--quick]
 
-Peak = threads x clock (from /proc/cpuinfo) x 32 fp32 FLOP/cycle (2 FMA pipes x 8 lanes x 2), the
-AVX2 figure for Zen/Haswell-class cores; halve it for float64. Under a hypervisor /proc/cpuinfo
+Peak = threads x clock (from /proc/cpuinfo) x FLOP/cycle of the kernel in use: 64 fp32 with the
+AVX-512 kernels (2 FMA pipes x 16 lanes x 2, Sapphire Rapids/Skylake-SP Xeons with two 512-bit FMA
+units), 32 with AVX2 (2 x 8 x 2); halve it for float64. HEPNN_DISABLE_AVX512=1 times the AVX2 kernel. Under a hypervisor /proc/cpuinfo
 shows the nominal clock, so boost can put a result above 100%. Shapes are M x K x N. With
 threadpoolctl (and no OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE set) the one-thread timings alternate
 the two libraries in one process so that both see the same background load; otherwise, and for
@@ -26,7 +27,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 import hepnn._core as core  # noqa: E402  (the Python Tensor layer is not needed here)
 
 SQUARE = [256, 512, 1024, 2048]
-MLP = [(256, 30, 128), (256, 128, 128), (256, 512, 512)]
+MLP = [(256, 30, 128), (256, 128, 128), (256, 512, 512), (64, 128, 128)]
 # OpenBLAS reads these at load time; some machines set them to values that slow it down.
 OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
@@ -157,11 +158,13 @@ def main():
     budget = 0.3 if args.quick else 1.2
     shapes = [(n, n, n) for n in SQUARE if not (args.quick and n > 1024)] + MLP
     model, ghz = cpu_info()
-    flop_per_cycle = 32 if dtype == np.float32 else 16
+    avx512 = core.cpu_features().get("avx512_kernels", False)
+    flop_per_cycle = (64 if avx512 else 32) // (1 if dtype == np.float32 else 2)
     default_threads = core.get_num_threads()
     print(f"# hepnn GEMM ({args.dtype}) vs NumPy {np.__version__}")
     print(f"CPU: {model}, {os.cpu_count()} logical CPUs, clock {ghz or float('nan'):.2f} GHz (/proc/cpuinfo); "
-          f"AVX2 kernels: {core.cpu_features()['avx2_kernels']}; load average before: "
+          f"AVX2 kernels: {core.cpu_features()['avx2_kernels']}; AVX-512 kernels: {avx512} "
+          f"(peak {flop_per_cycle} FLOP/cycle/core); load average before: "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print()
     print("| shape M x K x N | threads | hepnn GFLOP/s | NumPy GFLOP/s | hepnn / NumPy | "
