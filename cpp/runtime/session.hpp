@@ -16,6 +16,11 @@ namespace hepnn::rt {
 class Session {
  public:
   Session(std::shared_ptr<const Model> model, int threads);
+  // Move-only: plans own their arenas (spelled out so that copyability traits say so).
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+  Session(Session&&) = default;
+  Session& operator=(Session&&) = default;
 
   const Model& model() const { return *model_; }
   int threads() const { return threads_; }
