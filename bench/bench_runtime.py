@@ -6,7 +6,10 @@ exported by torch.onnx.export (dynamo=False, opset 17).
 Then the jet-image CNN of bench/bench_conv.py (1x40x40 -> conv32-ReLU-pool -> conv64-ReLU-pool ->
 dense), exported by torch.onnx.export (skipped without torch), same table.
 Both sides pay Python's call overhead here; the C API program in tests/cpp prints the C++-only
-figure (`latency_batch1_us`).
+figure (`latency_batch1_us`). ONNX Runtime runs twice: plain `run` (it converts the NumPy inputs and
+allocates the outputs each call) and `run_with_iobinding` with inputs and outputs bound once as
+OrtValues over NumPy arrays, its cheapest Python path (ORT's C headers are not on this machine, so
+its C API is not timed; the issue allows this substitute).
 
     PYTHONPATH=python python bench/bench_runtime.py [--calls 20000] [--cnn-calls 300]
 """
@@ -35,6 +38,40 @@ def latencies(fn, calls):
     return np.median(out) / 1e3, np.percentile(out, 99) / 1e3
 
 
+HEADER = ("| batch | hepnn median us | hepnn p99 us | ORT run median us | ORT run p99 us | ORT IOBinding median us "
+          "| ORT IOBinding p99 us | ORT run / hepnn | ORT IOBinding / hepnn |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+
+def bound_run(osess, feeds):
+    """ORT's run_with_iobinding over inputs and outputs bound once (outputs preallocated from a
+    plain run's shapes); returns the call and the bound output arrays."""
+    import onnxruntime as ort
+
+    io = osess.io_binding()
+    for k, v in feeds.items():
+        io.bind_ortvalue_input(k, ort.OrtValue.ortvalue_from_numpy(v))
+    outs = []
+    for meta, y in zip(osess.get_outputs(), osess.run(None, feeds)):
+        buf = np.empty_like(y)
+        io.bind_ortvalue_output(meta.name, ort.OrtValue.ortvalue_from_numpy(buf))
+        outs.append(buf)
+    return (lambda: osess.run_with_iobinding(io)), outs
+
+
+def row(batch, sess, osess, feeds, calls, rtol, atol):
+    """One table row: hepnn, ORT run and ORT IOBinding on the same feeds, outputs checked first."""
+    (y,) = sess.run(feeds)
+    np.testing.assert_allclose(y, osess.run(None, feeds)[0], rtol=rtol, atol=atol)
+    bound, outs = bound_run(osess, feeds)
+    bound()
+    np.testing.assert_allclose(y, outs[0], rtol=rtol, atol=atol)
+    h = latencies(lambda: sess.run(feeds), calls)
+    o = latencies(lambda: osess.run(None, feeds), calls)
+    b = latencies(bound, calls)
+    print(f"| {batch} | {h[0]:.1f} | {h[1]:.1f} | {o[0]:.1f} | {o[1]:.1f} | {b[0]:.1f} | {b[1]:.1f} | "
+          f"{o[0] / h[0]:.2f}x | {b[0] / h[0]:.2f}x |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=20000)
@@ -54,15 +91,10 @@ def main():
         osess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
     name = sess.input_names[0]
     print(f"MLP 30-128-128-128-1, float32, 1 thread; onnxruntime {ort.__version__}; load {os.getloadavg()[0]:.2f}\n")
-    print("| batch | hepnn median us | hepnn p99 us | ORT median us | ORT p99 us | ORT / hepnn (median) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(HEADER)
     for batch in (1, 64):
         x = np.random.default_rng(batch).standard_normal((batch, 30)).astype(np.float32)
-        (y,) = sess.run({name: x})
-        np.testing.assert_allclose(y, osess.run(None, {name: x})[0], rtol=1e-4, atol=1e-5)
-        h = latencies(lambda: sess.run({name: x}), args.calls)
-        o = latencies(lambda: osess.run(None, {name: x}), args.calls)
-        print(f"| {batch} | {h[0]:.1f} | {h[1]:.1f} | {o[0]:.1f} | {o[1]:.1f} | {o[0] / h[0]:.2f}x |")
+        row(batch, sess, osess, {name: x}, args.calls, 1e-4, 1e-5)
     transformer(args.calls)
     cnn(args.cnn_calls, ort)
 
@@ -108,16 +140,9 @@ def transformer(calls):
         opts.intra_op_num_threads = opts.inter_op_num_threads = 1
         osess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
     print(f"\nTransformerEncoder 2 x (d=64, 4 heads, ff=128), L=30, padding mask, float32, 1 thread{note}\n")
-    print("| batch | hepnn median us | hepnn p99 us | ORT median us | ORT p99 us | ORT / hepnn (median) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(HEADER)
     for b, n in ((1, max(50, calls // 20)), (64, max(20, calls // 200))):
-        f = batch(b)
-        (y,) = sess.run(f)
-        np.testing.assert_allclose(y, osess.run(None, f)[0], rtol=1e-4, atol=1e-4)
-        h = latencies(lambda: sess.run(f), n)
-        o = latencies(lambda: osess.run(None, f), n)
-        print(f"| {b} | {h[0]:.1f} | {h[1]:.1f} | {o[0]:.1f} | {o[1]:.1f} | {o[0] / h[0]:.2f}x |")
-
+        row(b, sess, osess, batch(b), n, 1e-4, 1e-4)
 
 def cnn(calls, ort):
     try:
@@ -141,16 +166,10 @@ def cnn(calls, ort):
         osess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
     print(f"\nCNN 1x40x40 conv32-pool-conv64-pool-dense (torch export, steps {sess.model.steps}), float32, "
           f"1 thread; {calls} calls; load {os.getloadavg()[0]:.2f}\n")
-    print("| batch | hepnn median us | hepnn p99 us | ORT median us | ORT p99 us | ORT / hepnn (median) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(HEADER)
     for batch in (1, 64):
         x = np.random.default_rng(batch).standard_normal((batch, 1, 40, 40)).astype(np.float32)
-        (y,) = sess.run({"x": x})
-        np.testing.assert_allclose(y, osess.run(None, {"x": x})[0], rtol=1e-4, atol=1e-5)
-        h = latencies(lambda: sess.run({"x": x}), calls)
-        o = latencies(lambda: osess.run(None, {"x": x}), calls)
-        print(f"| {batch} | {h[0]:.1f} | {h[1]:.1f} | {o[0]:.1f} | {o[1]:.1f} | {o[0] / h[0]:.2f}x |")
-
+        row(batch, sess, osess, {"x": x}, calls, 1e-4, 1e-5)
 
 if __name__ == "__main__":
     main()

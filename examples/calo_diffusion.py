@@ -98,6 +98,9 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--preprocess", choices=("layer", "sqrt"), default="layer",
+                    help="voxel preprocessing (calo/data.py): per-layer energy fractions and layer "
+                         "energies (default), or the standardised sqrt(E_voxel / E_inc)")
     ap.add_argument("--dequantize", action="store_true",
                     help="train on empty voxels smeared below the readout threshold (see calo/data.py)")
     ap.add_argument("--steps", type=int, default=None, help="diffusion steps T")
@@ -107,12 +110,15 @@ def main(argv=None):
     n_train, n_test = (3000, 1000) if args.quick else (50000, 10000)
     epochs = args.epochs or (8 if args.quick else 60)
     (v_tr, e_tr), (v_te, e_te) = data.showers(n_train, n_test, args.seed)
-    scaler = data.VoxelScaler().fit(v_tr, e_tr)
+    scaler = data.make_scaler(args.preprocess, v_tr, e_tr)
     deq = np.random.default_rng(args.seed) if args.dequantize else None
     x, c = scaler.transform(v_tr, e_tr, deq), data.condition(e_tr)
+    # The classifier test always sees the same features (standardised sqrt voxels), so its AUC
+    # compares across preprocessings.
+    c2st_features = data.VoxelScaler().fit(v_tr, e_tr)
     lo, hi = x.min(0), x.max(0)
 
-    model = CaloDiffusion(steps=args.steps or (50 if args.quick else 100),
+    model = CaloDiffusion(n_voxels=x.shape[1], steps=args.steps or (50 if args.quick else 100),
                           hidden=(256, 256) if args.quick else (512, 512, 512))
     opt = hepnn.optim.Adam(model.parameters(), lr=1e-3)
     loop.train(make_step(model, opt, rng), x, c, epochs, 128, args.seed, "diffusion")
@@ -121,7 +127,7 @@ def main(argv=None):
     def sample(energy):
         return scaler.inverse(model.sample(data.condition(energy), rng, lo, hi), energy)
 
-    return report.report("diffusion", v_te, e_te, sample, scaler, c2st_epochs=5 if args.quick else 30,
+    return report.report("diffusion", v_te, e_te, sample, c2st_features, c2st_epochs=5 if args.quick else 30,
                          big_batch=1000 if args.quick else 10000)
 
 

@@ -64,6 +64,8 @@ def test_c_api_program(tmp_path, n_out):
     # No heap allocation in steady state, the matrix-vector path (output width 1) included:
     # parallel_for takes a non-owning function reference.
     assert allocs == 0, allocs
+    # Alternating batch sizes (7, 1, 5) hit the session's plan cache: no re-plan, no allocation.
+    assert int(re.search(r"allocations_in_999_alternating_runs (\d+)", r.stdout).group(1)) == 0
     y = np.frombuffer((tmp_path / "y.bin").read_bytes(), np.float32).reshape(7, n_out)
     h = x.astype(np.float64)
     for k, (w, b) in enumerate(ws):
@@ -127,6 +129,7 @@ def test_c_api_shape_subgraph_model(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "OK" in r.stdout, r.stdout + r.stderr
     assert int(re.search(r"allocations_in_1000_runs (\d+)", r.stdout).group(1)) == 0
+    assert int(re.search(r"allocations_in_999_alternating_runs (\d+)", r.stdout).group(1)) == 0
     y = np.frombuffer((tmp_path / "y.bin").read_bytes(), np.float32).reshape(7, 4)
     xd = x.astype(np.float64)
     xr = xd.reshape(7, 3, 4)

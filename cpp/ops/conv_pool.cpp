@@ -7,9 +7,14 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
+#include "core/cpu_features.hpp"
 #include "core/error.hpp"
 #include "core/threadpool.hpp"
+#if defined(HEPNN_HAVE_AVX2_KERNELS)
+#include "ops/pool_avx2.hpp"
+#endif
 
 namespace hepnn::cpu {
 namespace {
@@ -75,6 +80,15 @@ void max_pool_2x2_plane(const PoolShape& s, const T* __restrict xp, T* __restric
     const T* r1 = r0 + s.W;
     T* yr = yp + oh * s.OW;
     if (!ip) {
+#if defined(HEPNN_HAVE_AVX2_KERNELS)
+      // Planes free of NaN (the plain compare) may use the vector max, which does not order NaN.
+      if constexpr (std::is_same_v<T, float> && better == &greater<T>) {
+        if (avx2_f32()) {
+          avx2::max_pool_2x2_row_f32(s.OW, r0, r1, yr);
+          continue;
+        }
+      }
+#endif
       // Values only: the order of comparisons does not matter (NaN wins either way), so take the
       // maximum of the two rows first (contiguous, vectorises), then of neighbouring pairs.
       T v[kRowChunk];

@@ -27,24 +27,30 @@ constexpr int64_t kMaxFoldBytes = int64_t(1) << 28;
 Session::Session(std::shared_ptr<const Model> model, int threads) : model_(std::move(model)), threads_(threads) {
   if (!model_) throw ValueError("[runtime] session needs a model");
   if (threads < 1) throw ValueError("[runtime] threads must be >= 1, got " + std::to_string(threads));
-  const size_t nv = model_->values.size();
-  shapes_.resize(nv);
-  known_.assign(nv, nullptr);
-  folded_.resize(nv);
-  ptr_.assign(nv, nullptr);
   size_t max_in = 0;
   for (const Step& s : model_->steps) max_in = std::max(max_in, s.in.size());
   in_ptrs_.resize(max_in);
+  cache_.reserve(kPlanCache + 1);  // a hit only rotates the entries, never reallocates
+}
+
+std::unique_ptr<Session::Plan> Session::new_plan() const {
+  const size_t nv = model_->values.size();
+  auto p = std::make_unique<Plan>();
+  p->shapes.resize(nv);
+  p->known.assign(nv, nullptr);
+  p->folded.resize(nv);
+  p->ptr.assign(nv, nullptr);
   for (size_t v = 0; v < nv; ++v) {
     const Value& val = model_->values[v];
     if (val.is_const) {
-      shapes_[v] = val.shape;
-      known_[v] = val.raw();
+      p->shapes[v] = val.shape;
+      p->known[v] = val.raw();
       // Constants are never written: the executor only writes step outputs (arena or folded).
-      ptr_[v] = const_cast<void*>(val.raw());
+      p->ptr[v] = const_cast<void*>(val.raw());
     }
   }
-  plans_.resize(model_->steps.size());
+  p->steps.resize(model_->steps.size());
+  return p;
 }
 
 int64_t Session::output_numel(size_t i) const {
@@ -54,11 +60,12 @@ int64_t Session::output_numel(size_t i) const {
 
 size_t Session::live_steps() const {
   size_t n = 0;
-  for (const StepPlan& p : plans_) n += !p.folded;
+  if (cur_)
+    for (const StepPlan& p : cur_->steps) n += !p.folded;
   return n;
 }
 
-void Session::set_input_shapes(const int64_t* const* shapes, const int32_t* ndims) {
+void Session::set_input_shapes(Plan& p, const int64_t* const* shapes, const int32_t* ndims) {
   const Model& m = *model_;
   for (size_t i = 0; i < m.inputs.size(); ++i) {
     const std::string& name = m.values[m.inputs[i]].name;
@@ -73,22 +80,45 @@ void Session::set_input_shapes(const int64_t* const* shapes, const int32_t* ndim
       for (size_t d = 0; d < want.size(); ++d) w += (d ? ", " : "") + (want[d] < 0 ? std::string("?") : std::to_string(want[d]));
       fail("input '" + name + "' has shape " + shape_str(s) + ", the model expects " + w + (want.size() == 1 ? ",)" : ")"));
     }
-    shapes_[m.inputs[i]] = std::move(s);
+    p.shapes[m.inputs[i]] = std::move(s);
   }
 }
 
-void Session::prepare(const int64_t* const* shapes, const int32_t* ndims) {
+bool Session::matches(const Plan& p, const int64_t* const* shapes, const int32_t* ndims) const {
   const Model& m = *model_;
-  bool same = planned_;
-  for (size_t i = 0; same && i < m.inputs.size(); ++i) {
-    const auto& s = shapes_[m.inputs[i]];
-    same = ndims[i] >= 0 && size_t(ndims[i]) == s.size() && std::equal(s.begin(), s.end(), shapes[i]);
+  for (size_t i = 0; i < m.inputs.size(); ++i) {
+    const auto& s = p.shapes[m.inputs[i]];
+    if (ndims[i] < 0 || size_t(ndims[i]) != s.size() || !std::equal(s.begin(), s.end(), shapes[i])) return false;
   }
-  if (same) return;
-  planned_ = false;
-  set_input_shapes(shapes, ndims);
-  plan(true);
-  planned_ = true;
+  return true;
+}
+
+void Session::prepare(const int64_t* const* shapes, const int32_t* ndims) {
+  for (size_t c = 0; c < cache_.size(); ++c) {
+    if (!matches(*cache_[c], shapes, ndims)) continue;
+    // A hit moves the plan to the front: no allocation, no planning.
+    std::rotate(cache_.begin(), cache_.begin() + c, cache_.begin() + c + 1);
+    cur_ = cache_[0].get();
+    return;
+  }
+  // A failed plan leaves the cache as it was.
+  std::unique_ptr<Plan> p = new_plan();
+  set_input_shapes(*p, shapes, ndims);
+  plan(*p, true);
+  ++plans_made_;
+  cache_.insert(cache_.begin(), std::move(p));
+  cur_ = cache_[0].get();
+  evict();
+}
+
+void Session::evict() {
+  size_t bytes = 0;
+  for (const auto& p : cache_) bytes += (p->arena.size() + p->scratch.size() * 2) * 4;
+  while (cache_.size() > kPlanCache || (cache_.size() > 1 && bytes > kPlanCacheBytes)) {
+    const Plan& last = *cache_.back();
+    bytes -= (last.arena.size() + last.scratch.size() * 2) * 4;
+    cache_.pop_back();
+  }
 }
 
 void Session::check_shapes(const std::vector<Shape>& shapes) {
@@ -98,60 +128,55 @@ void Session::check_shapes(const std::vector<Shape>& shapes) {
     ptrs.push_back(s.data());
     nd.push_back(int32_t(s.size()));
   }
-  planned_ = false;
-  set_input_shapes(ptrs.data(), nd.data());
-  plan(false);
+  std::unique_ptr<Plan> p = new_plan();
+  set_input_shapes(*p, ptrs.data(), nd.data());
+  plan(*p, false);
 }
 
-void Session::plan(bool memory) {
+void Session::plan(Plan& pl, bool memory) {
   const Model& m = *model_;
-  for (size_t v = 0; v < m.values.size(); ++v)
-    if (!m.values[v].is_const) {
-      known_[v] = nullptr;
-      folded_[v].clear();
-    }
   int64_t folded_bytes = 0;
   std::vector<InferIn> ins;
   Shape out2;
   std::vector<int64_t> fold_scratch;
   for (size_t k = 0; k < m.steps.size(); ++k) {
     const Step& s = m.steps[k];
-    StepPlan& p = plans_[k];
+    StepPlan& p = pl.steps[k];
     ins.assign(s.in.size(), InferIn{});
     bool all_known = true;
     for (size_t i = 0; i < s.in.size(); ++i) {
       const int v = s.in[i];
       if (v < 0) continue;
-      ins[i] = InferIn{&shapes_[v], known_[v], m.values[v].elem};
-      all_known &= known_[v] != nullptr;
+      ins[i] = InferIn{&pl.shapes[v], pl.known[v], m.values[v].elem};
+      all_known &= pl.known[v] != nullptr;
     }
-    infer_step(s, ins, shapes_[s.out], out2, p);
-    if (s.out2 >= 0) shapes_[s.out2] = out2;
-    if (s.out3 >= 0) shapes_[s.out3] = out2;
+    infer_step(s, ins, pl.shapes[s.out], out2, p);
+    if (s.out2 >= 0) pl.shapes[s.out2] = out2;
+    if (s.out3 >= 0) pl.shapes[s.out3] = out2;
     // Shape reads only its input's shape, which is known here for any input.
     const bool foldable = all_known || s.kind == StepKind::shape;
     const int64_t bytes = p.n * int64_t(elem_size(s.elem)) + p.n2 * (s.out3 >= 0 ? 16 : 8);
     if (!foldable || p.n > kMaxFoldElements || folded_bytes + bytes > kMaxFoldBytes) continue;
     folded_bytes += bytes;
     auto store = [&](int v, int64_t nbytes) {
-      folded_[v].assign(size_t((nbytes + 7) / 8) + 1, 0);
-      known_[v] = folded_[v].data();
-      ptr_[v] = folded_[v].data();
+      pl.folded[v].assign(size_t((nbytes + 7) / 8) + 1, 0);
+      pl.known[v] = pl.folded[v].data();
+      pl.ptr[v] = pl.folded[v].data();
     };
     store(s.out, p.n * int64_t(elem_size(s.elem)));
     if (s.out2 >= 0) store(s.out2, p.n2 * 8);
     if (s.out3 >= 0) store(s.out3, p.n2 * 8);
     fold_scratch.assign(p.scratch / 8 + 1, 0);
-    for (size_t i = 0; i < s.in.size(); ++i) in_ptrs_[i] = s.in[i] >= 0 ? known_[s.in[i]] : nullptr;
+    for (size_t i = 0; i < s.in.size(); ++i) in_ptrs_[i] = s.in[i] >= 0 ? pl.known[s.in[i]] : nullptr;
     if (p.n || p.n2)
-      run_step(s, p, in_ptrs_.data(), ptr_[s.out], s.out2 >= 0 ? ptr_[s.out2] : nullptr, fold_scratch.data(),
-               s.out3 >= 0 ? ptr_[s.out3] : nullptr);
+      run_step(s, p, in_ptrs_.data(), pl.ptr[s.out], s.out2 >= 0 ? pl.ptr[s.out2] : nullptr, fold_scratch.data(),
+               s.out3 >= 0 ? pl.ptr[s.out3] : nullptr);
     p.folded = true;
   }
-  if (memory) plan_memory();
+  if (memory) plan_memory(pl);
 }
 
-void Session::plan_memory() {
+void Session::plan_memory(Plan& pl) {
   const Model& m = *model_;
   const size_t nv = m.values.size(), ns = m.steps.size();
   // View steps (is_view) own no storage: the executor points their output at their input's, so
@@ -159,12 +184,12 @@ void Session::plan_memory() {
   std::vector<int> root(nv);
   std::iota(root.begin(), root.end(), 0);
   for (size_t k = 0; k < ns; ++k)
-    if (!plans_[k].folded && is_view(m.steps[k].kind)) root[m.steps[k].out] = root[m.steps[k].in[0]];
+    if (!pl.steps[k].folded && is_view(m.steps[k].kind)) root[m.steps[k].out] = root[m.steps[k].in[0]];
   std::vector<int64_t> last(nv, -1);
   size_t scratch = 0;
   for (size_t k = 0; k < ns; ++k) {
-    if (plans_[k].folded) continue;
-    scratch = std::max(scratch, plans_[k].scratch);
+    if (pl.steps[k].folded) continue;
+    scratch = std::max(scratch, pl.steps[k].scratch);
     for (int v : m.steps[k].in)
       if (v >= 0) last[root[v]] = std::max(last[root[v]], int64_t(k));
   }
@@ -193,11 +218,11 @@ void Session::plan_memory() {
     slot_of[v] = slot;
   };
   for (size_t k = 0; k < ns; ++k) {
-    if (plans_[k].folded || is_view(m.steps[k].kind)) continue;
+    if (pl.steps[k].folded || is_view(m.steps[k].kind)) continue;
     const Step& s = m.steps[k];
-    take(s.out, plans_[k].n);
-    if (s.out2 >= 0) take(s.out2, plans_[k].n2);
-    if (s.out3 >= 0) take(s.out3, plans_[k].n2);
+    take(s.out, pl.steps[k].n);
+    if (s.out2 >= 0) take(s.out2, pl.steps[k].n2);
+    if (s.out3 >= 0) take(s.out3, pl.steps[k].n2);
     for (int o : {s.out, s.out2, s.out3})
       if (o >= 0 && last[o] <= int64_t(k)) release(slot_of[o]);  // never read: reusable at once
     for (size_t i = 0; i < s.in.size(); ++i) {
@@ -215,13 +240,13 @@ void Session::plan_memory() {
     total += cap[c];
   }
   if (total > kMaxElements * 4) fail("the plan needs more than 2^35 bytes of scratch memory");
-  arena_.assign(size_t(total) + 16, 0.0f);
-  scratch_.assign(scratch / 8 + 1, 0);
+  pl.arena.assign(size_t(total) + 16, 0.0f);
+  pl.scratch.assign(scratch / 8 + 1, 0);
   // NOTE: vector storage is 16-byte aligned; start at the next 64-byte boundary.
-  float* aligned = arena_.data();
+  float* aligned = pl.arena.data();
   while (reinterpret_cast<uintptr_t>(aligned) % 64) ++aligned;
   for (size_t v = 0; v < nv; ++v)
-    if (slot_of[v] >= 0) ptr_[v] = aligned + base[slot_of[v]];
+    if (slot_of[v] >= 0) pl.ptr[v] = aligned + base[slot_of[v]];
 }
 
 }  // namespace hepnn::rt
