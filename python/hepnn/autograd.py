@@ -255,8 +255,14 @@ def _initial_grad(root, gradient):
     return g
 
 
-def backward(root, gradient=None, retain_graph=False):
-    """Accumulate the gradient of `root` into the .grad of every leaf that requires it."""
+def backward(root, gradient=None, retain_graph=None, create_graph=False):
+    """Accumulate the gradient of `root` into the .grad of every leaf that requires it.
+    create_graph=True records the backward pass itself (see grad()); retain_graph defaults to
+    create_graph, as in torch."""
+    if create_graph:
+        from ._autograd_graph import backward_graph
+
+        return backward_graph(root, gradient, True if retain_graph is None else retain_graph)
     if not root._rg:
         raise RuntimeError("[backward] the tensor does not require grad and has no grad_fn "
                            "(did you set requires_grad=True on an input, or run under no_grad?)")
@@ -312,4 +318,28 @@ def unbroadcast(g, shape):
     return g.reshape(shape)
 
 
-__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "backward", "GradFn"]
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """The gradients of `outputs` with respect to `inputs`, as a tuple of Tensors (one per
+    input), without touching any .grad. With create_graph=True the backward pass is itself
+    recorded, so the result can be differentiated again (gradient penalties, Hessian-vector
+    products); ops without a differentiable backward rule then raise a RuntimeError naming
+    them. grad_outputs weights non-scalar outputs; retain_graph defaults to create_graph; an
+    input the outputs do not depend on is an error unless allow_unused=True (it gets None).
+
+    Example:
+        >>> import hepnn
+        >>> x = hepnn.tensor([1.0, 2.0], requires_grad=True)
+        >>> (g,) = hepnn.autograd.grad((x ** 3).sum(), x, create_graph=True)
+        >>> g.tolist()
+        [3.0, 12.0]
+        >>> (h,) = hepnn.autograd.grad(g.sum(), x)
+        >>> h.tolist(), x.grad
+        ([6.0, 12.0], None)
+    """
+    from ._autograd_graph import grad as _grad
+
+    return _grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused)
+
+
+__all__ = ["grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "backward", "GradFn"]

@@ -408,11 +408,12 @@ class Tensor:
         return self.data.__dlpack_device__()
 
     # ---- autograd ----
-    def backward(self, gradient=None, retain_graph=False):
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
         """Accumulate d(self)/d(leaf) into every leaf's .grad.
 
         `gradient` (same shape as self) is required unless self has one element. The graph's saved
-        values are freed afterwards unless retain_graph=True.
+        values are freed afterwards unless retain_graph=True (the default when create_graph=True,
+        which records the backward pass so that the .grad tensors can be differentiated again).
 
         Example:
             >>> import hepnn
@@ -423,4 +424,4 @@ class Tensor:
         """
         from .autograd import backward
 
-        backward(self, gradient, retain_graph)
+        backward(self, gradient, retain_graph, create_graph)
