@@ -1,5 +1,5 @@
-"""GEMM code paths the registry does not choose by itself: the portable micro-kernel (forced with
-HEPNN_DISABLE_AVX2=1 in a subprocess, since the choice is made once per process) and one thread
+"""GEMM code paths the registry does not choose by itself: the portable and AVX2 micro-kernels (forced with
+HEPNN_DISABLE_AVX2=1 / HEPNN_DISABLE_AVX512=1 in a subprocess, since the choice is made once per process) and one thread
 versus two giving the same result."""
 import os
 import subprocess
@@ -13,14 +13,19 @@ import hepnn._core as core
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-PORTABLE_CHECK = textwrap.dedent(
+KERNEL_CHECK = textwrap.dedent(
     """
     import numpy as np
     import hepnn._core as core
-    assert not core.cpu_features()["avx2_kernels"], "HEPNN_DISABLE_AVX2 did not take effect"
+    import sys
+    feats = core.cpu_features()
+    if sys.argv[1] == "portable":
+        assert not feats["avx2_kernels"], "HEPNN_DISABLE_AVX2 did not take effect"
+    elif sys.argv[1] == "avx2":
+        assert not feats.get("avx512_kernels", False), "HEPNN_DISABLE_AVX512 did not take effect"
     rng = np.random.default_rng(5)
     for dtype, tol in ((np.float32, 2e-4), (np.float64, 1e-11)):
-        for M, K, N in ((1, 1, 1), (7, 33, 5), (33, 257, 17), (257, 65, 129), (9, 300, 4100), (17, 40, 1), (1, 40, 17)):
+        for M, K, N in ((1, 1, 1), (2, 1, 2), (15, 3, 33), (7, 33, 5), (33, 257, 17), (29, 513, 47), (257, 65, 129), (9, 300, 4100), (17, 40, 1), (1, 40, 17)):
             for ta in (False, True):
                 for tb in (False, True):
                     a = rng.standard_normal((K, M) if ta else (M, K))
@@ -32,20 +37,26 @@ PORTABLE_CHECK = textwrap.dedent(
                     ref = 0.75 * (a.T if ta else a) @ (b.T if tb else b) - 0.5 * c
                     err = np.abs(out - ref) / (1 + np.abs(ref))
                     assert err.max() < tol, (dtype, M, K, N, ta, tb, err.max())
-    print("portable ok")
+    print(sys.argv[1], "ok")
     """
 )
 
 
-def test_portable_kernel_in_subprocess():
-    env = dict(os.environ, HEPNN_DISABLE_AVX2="1")
+@pytest.mark.parametrize("path,flag", [("portable", "HEPNN_DISABLE_AVX2"),
+                                       ("avx2", "HEPNN_DISABLE_AVX512"), ("built", None)])
+def test_each_kernel_in_subprocess(path, flag):
+    """The portable, AVX2 and default (AVX-512 where the CPU has it) micro-kernels, edge tiles
+    and all four layouts, against NumPy float64."""
+    env = dict(os.environ)
+    if flag:
+        env[flag] = "1"
     env["PYTHONPATH"] = os.pathsep.join(
         [os.path.dirname(os.path.dirname(os.path.abspath(core.__file__))), ROOT] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
     )
-    run = subprocess.run([sys.executable, "-c", PORTABLE_CHECK], env=env, capture_output=True,
+    run = subprocess.run([sys.executable, "-c", KERNEL_CHECK, path], env=env, capture_output=True,
                          text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "portable ok" in run.stdout
+    assert f"{path} ok" in run.stdout
 
 
 @pytest.fixture
