@@ -63,7 +63,9 @@ def test_max_pool_runtime():
 
 def test_max_pool_runtime_portable():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, HEPNN_DISABLE_AVX2="1", PYTHONPATH=os.pathsep.join([os.path.join(root, "python"), root]))
+    # the hepnn being tested (the installed wheel in CI, python/ in a dev tree), not the sources
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(rt.__file__)))
+    env = dict(os.environ, HEPNN_DISABLE_AVX2="1", PYTHONPATH=os.pathsep.join([pkg_parent, root]))
     code = ("import hepnn._core as c; assert not c.cpu_features()['avx2_kernels']; "
             "from tests.test_runtime_pool import run_cases; run_cases()")
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
