@@ -39,6 +39,7 @@ CASES = {
     "leaky_relu": lambda x: F.leaky_relu(x, 0.2) * x,
     "reshape_transpose": lambda x: (x.reshape(5, 3).T @ x.reshape(5, 3)),
     "mean_keepdim": lambda x: x * x.mean(dim=1, keepdim=True),
+    "clamp_broadcast": lambda x: x.clamp(-0.7, 0.9) * x * x[:1, :],
     "cat_getitem": lambda x: hepnn.cat([x[:, :2] * x[:, 1:3], x], 1) ** 2,
 }
 

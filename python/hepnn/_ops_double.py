@@ -13,7 +13,7 @@ from . import _ops_kernel as K
 from . import _ops_math as M
 from . import _ops_shape as S
 from ._autograd_graph import DOUBLE
-from .autograd import constant, result
+from .autograd import broadcast_axes, constant, result
 
 
 def register(bw):
@@ -35,9 +35,7 @@ def unbroadcast(g, shape):
     """Tensor version of autograd.unbroadcast: sum g down to `shape`."""
     if g.shape == shape:
         return g
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape)
-                                      if n == 1 and g.shape[i + lead] != 1)
+    axes = broadcast_axes(tuple(g.shape), shape)
     if axes:
         g = S.sum(g, dim=axes, keepdim=True)
     return S.reshape(g, shape)
@@ -145,13 +143,7 @@ def _abs_dbw(node, g, need):
 
 @register(M._clamp_bw)
 def _clamp_dbw(node, g, need):
-    x, lo, hi = node._saved
-    mask = True
-    if lo is not None:
-        mask = x >= lo
-    if hi is not None:
-        mask = mask & (x <= hi)
-    return (g * constant(mask),)
+    return (g * constant(M.clamp_mask(*node._saved)),)
 
 
 @register(M._where_bw)

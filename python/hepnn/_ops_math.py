@@ -355,14 +355,18 @@ def clamp(a, min=None, max=None):
     return result(data, _clamp_bw, a, (a.data, lo, hi))
 
 
-def _clamp_bw(node, g):
-    x, lo, hi = node._saved
+def clamp_mask(x, lo, hi):
+    """Where clamp passes its input through (the gradient's support)."""
     mask = True
     if lo is not None:
         mask = x >= lo
     if hi is not None:
         mask = mask & (x <= hi)
-    return (g * mask,)
+    return mask
+
+
+def _clamp_bw(node, g):
+    return (g * clamp_mask(*node._saved),)
 
 
 def where(cond, a, b):

@@ -306,13 +306,18 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False):
             grads[k] = pg if prev is None else prev + pg
 
 
+def broadcast_axes(gshape, shape):
+    """The axes of a gradient of shape `gshape` to sum (keeping dims) to get back to `shape`."""
+    lead = len(gshape) - len(shape)
+    return tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape)
+                                      if n == 1 and gshape[i + lead] != 1)
+
+
 def unbroadcast(g, shape):
     """Sum g down to `shape` (the inverse of broadcasting): the gradient of a broadcast input."""
     if g.shape == shape:
         return g
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape)
-                                      if n == 1 and g.shape[i + lead] != 1)
+    axes = broadcast_axes(g.shape, shape)
     if axes:
         g = g.sum(axis=axes, keepdims=True)
     return g.reshape(shape)
